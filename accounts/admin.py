@@ -1,0 +1,135 @@
+"""The back-office for accounts. Every change goes through `accounts.services`,
+so an edit here has the same effects as the API (sessions, cache, staff flag)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import UserChangeForm, UserCreationForm
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+
+from . import services
+from .models import AuthSession, Role, User
+
+
+class AuthSessionInline(admin.TabularInline):
+    model = AuthSession
+    extra = 0
+    can_delete = False
+    fields = ["link", "created_at", "last_used_at", "expires_at", "ip", "user_agent",
+              "revoked_at", "revoke_reason"]
+    readonly_fields = fields
+    ordering = ["-last_used_at"]
+    show_change_link = False
+    verbose_name_plural = "Sessions (revoke them from the Sessions page or with the action above)"
+
+    @admin.display(description="Session")
+    def link(self, obj: AuthSession) -> str:
+        url = reverse("admin:accounts_authsession_change", args=[obj.pk])
+        return format_html('<a href="{}">{}</a>', url, str(obj.pk)[:8])
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ServiceUserChangeForm(UserChangeForm):
+    class Meta(UserChangeForm.Meta):
+        model = User
+        fields = "__all__"
+
+
+class ServiceUserCreationForm(UserCreationForm):
+    class Meta(UserCreationForm.Meta):
+        model = User
+        fields = ("username", "email", "full_name")
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    form = ServiceUserChangeForm
+    add_form = ServiceUserCreationForm
+    list_display = ["username", "email", "full_name", "role_names", "is_active", "is_deleted",
+                    "created_at"]
+    list_filter = ["groups", "is_active", "is_staff", "is_superuser",
+                   ("deleted_at", admin.EmptyFieldListFilter)]
+    search_fields = ["username", "email", "full_name"]
+    ordering = ["-created_at"]
+    readonly_fields = ["id", "created_at", "updated_at", "deleted_at", "last_login"]
+    filter_horizontal = ["groups"]
+    fieldsets = (
+        (None, {"fields": ("id", "username", "email", "full_name", "password")}),
+        ("Access", {"fields": ("is_active", "groups", "is_superuser")}),
+        ("Dates", {"fields": ("created_at", "updated_at", "last_login", "deleted_at")}),
+    )
+    add_fieldsets = (
+        (None, {"classes": ("wide",),
+                "fields": ("username", "email", "full_name", "password1", "password2")}),
+    )
+    inlines = [AuthSessionInline]
+    actions = ["revoke_all_sessions"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
+        return super().get_queryset(request).prefetch_related("groups")
+
+    @admin.display(description="Roles")
+    def role_names(self, obj: User) -> str:
+        return ", ".join(obj.roles)
+
+    @admin.display(description="Deleted", boolean=True)
+    def is_deleted(self, obj: User) -> bool:
+        return obj.deleted_at is not None
+
+    def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
+        was_active = form.initial.get("is_active", True) if change else True
+        super().save_model(request, obj, form, change)
+        if change and was_active and not obj.is_active:
+            services.user_set_active(user=obj, is_active=False)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        user = form.instance
+        roles = [group.name for group in user.groups.all()] or ["user"]
+        # Keeps `is_staff` in step with the `admin` role and refreshes the cache.
+        services.user_set_roles(user=user, roles=roles)
+
+    @admin.action(description="Revoke all sessions of the selected users")
+    def revoke_all_sessions(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        total = sum(services.sessions_revoke_all(user_id=user.id, reason="admin") for user in queryset)
+        self.message_user(request, f"{total} session(s) revoked.", messages.SUCCESS)
+
+
+@admin.register(AuthSession)
+class AuthSessionAdmin(admin.ModelAdmin):
+    list_display = ["id", "user", "created_at", "last_used_at", "ip", "user_agent", "revoked_at"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter), "revoke_reason"]
+    search_fields = ["user__username", "user__email", "ip"]
+    list_select_related = ["user"]
+    readonly_fields = ["id", "user", "created_at", "last_used_at", "expires_at", "ip", "user_agent",
+                       "revoked_at", "revoke_reason"]
+    exclude = ["refresh_token_hash"]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.action(description="Revoke selected sessions")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[AuthSession]) -> None:
+        count = 0
+        for session in queryset:
+            services.session_revoke(session_id=session.id, user_id=session.user_id, reason="admin")
+            count += 1
+        self.message_user(request, f"{count} session(s) revoked.", messages.SUCCESS)
+
+
+@admin.register(Role)
+class RoleAdmin(admin.ModelAdmin):
+    list_display = ["group", "description"]
+    search_fields = ["group__name"]

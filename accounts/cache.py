@@ -1,0 +1,224 @@
+"""Read-through cache of what every authenticated request needs: the user and its session.
+
+Three keys per request, read in one round trip (`get_many`):
+
+- `auth:u:{user_id}`  the user, as the API shows it (never the password hash);
+- `auth:s:{session_id}` the session state: owner, absolute expiry, revoked;
+- `auth:t:{session_id}` present while `last_used_at` is fresh enough.
+
+The database stays the source of truth. Fills after a miss use `add` (set only
+if absent) and changes *write the new state* after commit, never just delete:
+a fill that read the database before a change then cannot overwrite the state
+the change wrote. A cache that errors is read as a miss (the database
+answers), never as "session fine".
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from .models import ROLE_ADMIN, AuthSession, User
+
+if TYPE_CHECKING:
+    from uuid import UUID
+
+logger = logging.getLogger(__name__)
+
+
+def api_time(value: datetime) -> str:
+    """A timestamp exactly as DRF's DateTimeField renders it (UTC, `Z`)."""
+    text = value.astimezone(UTC).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated user as requests see it: read-only, never saved.
+
+    Built from the cache or the database; services that change a user load
+    the row themselves.
+    """
+
+    id: str
+    username: str
+    email: str
+    full_name: str
+    roles: tuple[str, ...]
+    is_active: bool
+    is_staff: bool
+    is_superuser: bool
+    created_at: str
+    updated_at: str
+    deleted_at: str | None
+    session_id: str | None = None
+
+    is_authenticated = True
+    is_anonymous = False
+
+    @property
+    def pk(self) -> str:
+        return self.id
+
+    @property
+    def is_admin(self) -> bool:
+        return self.is_superuser or ROLE_ADMIN in self.roles
+
+    @classmethod
+    def from_user(cls, user: User, roles: list[str] | None = None) -> Principal:
+        return cls(
+            id=str(user.id),
+            username=user.username,
+            email=user.email,
+            full_name=user.full_name,
+            roles=tuple(roles if roles is not None else user.roles),
+            is_active=user.is_active,
+            is_staff=user.is_staff,
+            is_superuser=user.is_superuser,
+            created_at=api_time(user.created_at),
+            updated_at=api_time(user.updated_at),
+            deleted_at=api_time(user.deleted_at) if user.deleted_at else None,
+        )
+
+    def to_cache(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("session_id")
+        data["roles"] = list(self.roles)
+        return data
+
+    @classmethod
+    def from_cache(cls, data: dict[str, Any], session_id: str | None) -> Principal:
+        return cls(**{**data, "roles": tuple(data["roles"]), "session_id": session_id})
+
+    @property
+    def can_authenticate(self) -> bool:
+        return self.is_active and self.deleted_at is None
+
+
+@dataclass(frozen=True)
+class SessionState:
+    user_id: str
+    expires_at: float  # epoch seconds
+    revoked: bool
+
+    @classmethod
+    def from_session(cls, session: AuthSession) -> SessionState:
+        return cls(str(session.user_id), session.expires_at.timestamp(), session.revoked_at is not None)
+
+    @property
+    def is_live(self) -> bool:
+        return not self.revoked and self.expires_at > timezone.now().timestamp()
+
+
+def _user_key(user_id: str | UUID) -> str:
+    return f"auth:u:{user_id}"
+
+
+def _session_key(session_id: str | UUID) -> str:
+    return f"auth:s:{session_id}"
+
+
+def _touch_key(session_id: str | UUID) -> str:
+    return f"auth:t:{session_id}"
+
+
+def _ttl() -> int:
+    return settings.CACHE_TTL
+
+
+def _safe(operation: str, func: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return func(*args, **kwargs)
+    except Exception:  # the cache is an accelerator: its failure is never fatal
+        logger.warning("cache %s failed", operation, exc_info=True)
+        return None
+
+
+@dataclass(frozen=True)
+class AuthState:
+    session: SessionState | None
+    principal: Principal | None
+    needs_touch: bool
+
+
+def load_auth_state(*, session_id: str, user_id: str) -> AuthState:
+    """User and session for a request: one cache round trip when warm."""
+    keys = [_user_key(user_id), _session_key(session_id), _touch_key(session_id)]
+    cached = _safe("get_many", cache.get_many, keys)
+    cache_up = cached is not None
+    cached = cached or {}
+    user_data = cached.get(keys[0])
+    session_data = cached.get(keys[1])
+
+    session_state = SessionState(**session_data) if session_data else None
+    principal = Principal.from_cache(user_data, session_id) if user_data else None
+    if session_state is None or principal is None:
+        session_state, principal = _fill(session_id, user_id, session_state, principal, cache_up)
+    # Without a working cache nothing remembers the last touch: skip it rather
+    # than write on every request.
+    needs_touch = cache_up and keys[2] not in cached
+    return AuthState(session_state, principal, needs_touch)
+
+
+def _fill(session_id: str, user_id: str, session_state: SessionState | None,
+          principal: Principal | None, cache_up: bool) -> tuple[SessionState | None, Principal | None]:
+    to_add: dict[str, Any] = {}
+    if session_state is None:
+        session = AuthSession.objects.filter(id=session_id).only(
+            "user_id", "expires_at", "revoked_at").first()
+        if session is None:
+            return None, principal
+        session_state = SessionState.from_session(session)
+        to_add[_session_key(session_id)] = asdict(session_state)
+    if principal is None:
+        user = User.objects.filter(id=user_id).prefetch_related("groups").first()
+        if user is None:
+            return session_state, None
+        principal = Principal.from_user(user, sorted(g.name for g in user.groups.all()))
+        to_add[_user_key(user_id)] = principal.to_cache()
+        principal = Principal.from_cache(principal.to_cache(), session_id)
+    if cache_up:
+        for key, value in to_add.items():
+            _safe("add", cache.add, key, value, _ttl())
+    return session_state, principal
+
+
+def _write_user(user_id: str) -> None:
+    user = User.objects.filter(id=user_id).prefetch_related("groups").first()
+    if user is None:
+        _safe("delete", cache.delete, _user_key(user_id))
+        return
+    principal = Principal.from_user(user, sorted(g.name for g in user.groups.all()))
+    _safe("set", cache.set, _user_key(user_id), principal.to_cache(), _ttl())
+
+
+def refresh_user(user_id: str | UUID) -> None:
+    """After the current transaction commits, write the user's new state to the cache."""
+    transaction.on_commit(lambda: _write_user(str(user_id)))
+
+
+def store_session(session: AuthSession) -> None:
+    """After commit, write a session's state (live, or revoked) to the cache."""
+    key, value = _session_key(session.id), asdict(SessionState.from_session(session))
+    transaction.on_commit(lambda: _safe("set", cache.set, key, value, _ttl()))
+
+
+def store_revoked_sessions(sessions: list[tuple[str, str, datetime]]) -> None:
+    """After commit, mark sessions (id, user id, expiry) revoked in the cache."""
+    values = {
+        _session_key(sid): asdict(SessionState(str(uid), expires_at.timestamp(), True))
+        for sid, uid, expires_at in sessions
+    }
+    if values:
+        transaction.on_commit(lambda: _safe("set_many", cache.set_many, values, _ttl()))
+
+
+def mark_touched(session_id: str | UUID) -> None:
+    _safe("set", cache.set, _touch_key(session_id), 1, settings.SESSION_TOUCH_SECONDS)

@@ -1,0 +1,167 @@
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+#: Role names (Django groups) the service itself relies on.
+ROLE_USER = "user"
+ROLE_MODERATOR = "moderator"
+ROLE_ADMIN = "admin"  # the roles themselves are created by migration 0002
+
+
+def normalize_email(email: str) -> str:
+    """Emails are compared case-insensitively: they are stored lower-cased."""
+    return email.strip().lower()
+
+
+class UserQuerySet(models.QuerySet["User"]):
+    def by_login(self, identifier: str) -> UserQuerySet:
+        """Users whose username (any case) or email is `identifier`.
+
+        `lower(username)` matches the functional unique index, so this is an
+        index lookup on PostgreSQL, unlike `username__iexact`.
+        """
+        identifier = identifier.strip()
+        if "@" in identifier:
+            return self.filter(email=normalize_email(identifier))
+        return self.alias(username_lower=Lower("username")).filter(username_lower=identifier.lower())
+
+    def alive(self) -> UserQuerySet:
+        return self.filter(deleted_at__isnull=True)
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def get_queryset(self) -> UserQuerySet:
+        return UserQuerySet(self.model, using=self._db)
+
+    def by_login(self, identifier: str) -> UserQuerySet:
+        return self.get_queryset().by_login(identifier)
+
+    def get_by_natural_key(self, username: str | None) -> User:
+        # The Django admin's login form: username in any case, or the email.
+        return self.by_login(username or "").get()
+
+    def create_user(self, username: str, email: str, password: str | None = None,
+                    **extra: Any) -> User:
+        """Low-level create, used by Django's `createsuperuser`.
+
+        The API, the admin forms and the commands go through
+        `accounts.services.user_create`, which also validates and assigns roles.
+        """
+        user = self.model(username=username, email=normalize_email(email), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, username: str, email: str, password: str | None = None,
+                         **extra: Any) -> User:
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        return self.create_user(username, email, password, **extra)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """An account. Roles are its Django groups; `deleted_at` marks a soft delete."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    username = models.CharField(
+        max_length=150,
+        unique=True,
+        validators=[UnicodeUsernameValidator()],
+        help_text="150 characters or fewer: letters, digits and @ . + - _",
+    )
+    email = models.EmailField(max_length=254, unique=True)
+    full_name = models.CharField(max_length=255, blank=True)
+    is_active = models.BooleanField(default=True)
+    is_staff = models.BooleanField(default=False, help_text="May log in to the Django admin.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "username"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = ["email"]
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(Lower("username"), name="accounts_user_username_ci_unique"),
+        ]
+        indexes = [models.Index(fields=["created_at"])]
+
+    def __str__(self) -> str:
+        return self.username
+
+    @property
+    def roles(self) -> list[str]:
+        return sorted(group.name for group in self.groups.all())
+
+    @property
+    def is_admin(self) -> bool:
+        return self.is_superuser or ROLE_ADMIN in self.roles
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+    def clean(self) -> None:
+        super().clean()
+        self.email = normalize_email(self.email)
+
+
+class Role(models.Model):
+    """The description shown for a role (a Django group) in `GET /roles`."""
+
+    group = models.OneToOneField("auth.Group", on_delete=models.CASCADE, primary_key=True,
+                                 related_name="role")
+    description = models.CharField(max_length=255, blank=True)
+
+    def __str__(self) -> str:
+        return self.group.name
+
+
+class AuthSessionQuerySet(models.QuerySet["AuthSession"]):
+    def active(self) -> AuthSessionQuerySet:
+        return self.filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
+
+
+class AuthSession(models.Model):
+    """One login: the refresh-token chain and the access tokens made from it.
+
+    Only the SHA-256 of the current refresh token is kept; a token of this
+    session that does not match it was spent already (theft detection).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="auth_sessions")
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(help_text="Absolute end, whatever the rotations.")
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    refresh_token_hash = models.CharField(max_length=64, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoke_reason = models.CharField(max_length=32, blank=True)
+
+    objects = AuthSessionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-last_used_at"]
+        indexes = [models.Index(fields=["user", "revoked_at", "last_used_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} session {self.id}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None and self.expires_at > timezone.now()

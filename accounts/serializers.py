@@ -1,0 +1,124 @@
+"""Shapes of the accounts API: they check input, services do the rest."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from rest_framework import serializers
+
+from .models import AuthSession
+
+
+def password_field(**kwargs: Any) -> serializers.CharField:
+    return serializers.CharField(write_only=True, max_length=128, trim_whitespace=False,
+                                 style={"input_type": "password"}, **kwargs)
+
+
+def username_field(**kwargs: Any) -> serializers.CharField:
+    return serializers.CharField(max_length=150, validators=[UnicodeUsernameValidator()], **kwargs)
+
+
+class UserSerializer(serializers.Serializer):
+    """A user as `/users/me` shows it; reads a `User` or a cached `Principal` alike."""
+
+    id = serializers.UUIDField(read_only=True)
+    username = serializers.CharField(read_only=True)
+    email = serializers.EmailField(read_only=True)
+    full_name = serializers.CharField(read_only=True)
+    roles = serializers.ListField(child=serializers.CharField(), read_only=True)
+    is_active = serializers.BooleanField(read_only=True)
+    is_admin = serializers.BooleanField(read_only=True)
+    created_at = serializers.DateTimeField(read_only=True)
+    updated_at = serializers.DateTimeField(read_only=True)
+
+
+class AdminUserSerializer(UserSerializer):
+    """What administrators see of a user: also staff flags and the deletion mark."""
+
+    is_staff = serializers.BooleanField(read_only=True)
+    is_superuser = serializers.BooleanField(read_only=True)
+    deleted_at = serializers.DateTimeField(read_only=True)
+    last_login = serializers.DateTimeField(read_only=True)
+
+
+class RegisterSerializer(serializers.Serializer):
+    username = username_field()
+    email = serializers.EmailField(max_length=254)
+    password = password_field()
+    full_name = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+
+
+class LoginSerializer(serializers.Serializer):
+    """JSON `{username, password}` or the OAuth2 password form (`grant_type=password`)."""
+
+    username = serializers.CharField(max_length=254, help_text="The username or the email.")
+    password = password_field()
+    grant_type = serializers.ChoiceField(choices=["password"], required=False)
+
+
+class TokenPairSerializer(serializers.Serializer):
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+    token_type = serializers.CharField(default="Bearer")
+    expires_in = serializers.IntegerField(help_text="Seconds until the access token expires.")
+    session_id = serializers.UUIDField()
+
+
+class RefreshSerializer(serializers.Serializer):
+    refresh = serializers.CharField(max_length=4096)
+
+
+class RefreshedPairSerializer(serializers.Serializer):
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+    token_type = serializers.CharField(default="Bearer")
+    expires_in = serializers.IntegerField()
+
+
+class VerifySerializer(serializers.Serializer):
+    token = serializers.CharField(max_length=4096)
+
+
+class VerifiedSerializer(serializers.Serializer):
+    valid = serializers.BooleanField()
+    user_id = serializers.UUIDField()
+    session_id = serializers.UUIDField()
+    exp = serializers.IntegerField()
+
+
+class SessionSerializer(serializers.ModelSerializer):
+    current = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AuthSession
+        fields = ["id", "created_at", "last_used_at", "ip", "user_agent", "current"]
+
+    def get_current(self, session: AuthSession) -> bool:
+        return str(session.id) == self.context["request"].user.session_id
+
+
+class MeUpdateSerializer(serializers.Serializer):
+    """The only fields a user may change about themselves; others are ignored."""
+
+    username = username_field(required=False)
+    email = serializers.EmailField(max_length=254, required=False)
+    full_name = serializers.CharField(max_length=255, required=False, allow_blank=True)
+
+
+class PasswordConfirmSerializer(serializers.Serializer):
+    password = password_field()
+
+
+class AdminUserCreateSerializer(RegisterSerializer):
+    password = password_field(required=False, allow_null=True,
+                              help_text="Omit to create the account without a usable password.")
+    roles = serializers.ListField(child=serializers.CharField(max_length=150), required=False,
+                                  max_length=50)
+    is_active = serializers.BooleanField(required=False, default=True)
+
+
+class AdminUserUpdateSerializer(MeUpdateSerializer):
+    roles = serializers.ListField(child=serializers.CharField(max_length=150), required=False,
+                                  max_length=50)
+    is_active = serializers.BooleanField(required=False)

@@ -1,0 +1,142 @@
+"""Access and refresh tokens, made with SimpleJWT's token classes.
+
+Access tokens carry `sub`, `sid`, `roles`, `exp`, `iat`, `jti`. With a private
+key configured they are RS256 with a `kid` header that names the JWKS entry
+(`/.well-known/jwks.json`); otherwise HS256 with `SECRET_KEY`.
+
+Written here rather than configured because SimpleJWT's backend puts no `kid`
+in the header and publishes no JWKS.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
+from django.conf import settings
+from rest_framework_simplejwt.backends import TokenBackend
+from rest_framework_simplejwt.tokens import AccessToken, Token
+from rest_framework_simplejwt.utils import datetime_to_epoch
+
+
+def _b64(number: int) -> str:
+    raw = number.to_bytes((number.bit_length() + 7) // 8, "big")
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def public_jwk(public_key: RSAPublicKey) -> dict[str, str]:
+    """The JWK of an RSA public key, its `kid` the RFC 7638 thumbprint."""
+    numbers = public_key.public_numbers()
+    members = {"e": _b64(numbers.e), "kty": "RSA", "n": _b64(numbers.n)}
+    thumbprint = hashlib.sha256(json.dumps(members, separators=(",", ":"), sort_keys=True).encode())
+    kid = base64.urlsafe_b64encode(thumbprint.digest()).rstrip(b"=").decode()
+    return {**members, "kid": kid, "use": "sig", "alg": "RS256"}
+
+
+def _load_public_key(pem: str) -> RSAPublicKey:
+    key = serialization.load_pem_public_key(pem.encode())
+    if not isinstance(key, RSAPublicKey):
+        raise ValueError("JWT_PREVIOUS_PUBLIC_KEY_FILE is not an RSA public key")
+    return key
+
+
+@cache
+def signing_material() -> tuple[str, Any, Any, str | None]:
+    """(algorithm, signing key, verifying key, kid) from the settings."""
+    if not settings.JWT_PRIVATE_KEY:
+        return "HS256", settings.SECRET_KEY, settings.SECRET_KEY, None
+    private_key = serialization.load_pem_private_key(settings.JWT_PRIVATE_KEY.encode(), password=None)
+    if not isinstance(private_key, RSAPrivateKey):
+        raise ValueError("JWT_PRIVATE_KEY_FILE is not an RSA private key")
+    public_key = private_key.public_key()
+    return "RS256", private_key, public_key, public_jwk(public_key)["kid"]
+
+
+def jwks() -> dict[str, list[dict[str, str]]]:
+    """The published key set: the current key and, during a rotation, the previous one."""
+    algorithm, _, public_key, _ = signing_material()
+    if algorithm != "RS256":
+        return {"keys": []}
+    keys = [public_jwk(public_key)]
+    if settings.JWT_PREVIOUS_PUBLIC_KEY:
+        keys.append(public_jwk(_load_public_key(settings.JWT_PREVIOUS_PUBLIC_KEY)))
+    return {"keys": keys}
+
+
+class ServiceTokenBackend(TokenBackend):
+    """SimpleJWT's backend with the `kid` header and already-loaded key objects."""
+
+    def __init__(self) -> None:
+        algorithm, signing_key, verifying_key, kid = signing_material()
+        super().__init__(algorithm)
+        self._signing_key = signing_key
+        self._verifying_key = verifying_key
+        self.kid = kid
+
+    def encode(self, payload: dict[str, Any]) -> str:
+        headers = {"kid": self.kid} if self.kid else None
+        return jwt.encode(payload, self._signing_key, algorithm=self.algorithm, headers=headers)
+
+    def decode(self, token: Any, verify: bool = True) -> dict[str, Any]:
+        try:
+            return jwt.decode(
+                token,
+                self._verifying_key,
+                algorithms=[self.algorithm],
+                options={"verify_signature": verify, "require": ["exp", "iat", "jti"]},
+            )
+        except jwt.InvalidTokenError as exc:
+            from rest_framework_simplejwt.exceptions import TokenBackendError
+
+            raise TokenBackendError("Token is invalid") from exc
+
+
+@cache
+def token_backend() -> ServiceTokenBackend:
+    return ServiceTokenBackend()
+
+
+class _BackendMixin:
+    @property
+    def token_backend(self) -> TokenBackend:
+        return token_backend()
+
+
+class SessionAccessToken(_BackendMixin, AccessToken):
+    """An access token bound to a session (`sid`)."""
+
+
+class SessionRefreshToken(_BackendMixin, Token):
+    """A refresh token: single use, bound to a session, never stored raw."""
+
+    token_type = "refresh"
+    lifetime = timedelta(days=settings.REFRESH_TOKEN_EXPIRE_DAYS)
+
+
+def hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def make_token_pair(*, user_id: str, session_id: str, roles: list[str],
+                    session_expires_at: datetime) -> tuple[str, str, int]:
+    """(access, refresh, access lifetime in seconds); neither outlives the session."""
+    access = SessionAccessToken()
+    access["sub"] = user_id
+    access["sid"] = session_id
+    access["roles"] = roles
+    refresh = SessionRefreshToken()
+    refresh["sub"] = user_id
+    refresh["sid"] = session_id
+    session_end = datetime_to_epoch(session_expires_at)
+    for token in (access, refresh):
+        if token["exp"] > session_end:
+            token["exp"] = session_end
+    expires_in = max(0, access["exp"] - access["iat"])
+    return str(access), str(refresh), expires_in

@@ -1,0 +1,25 @@
+from django.urls import re_path
+from rest_framework.routers import SimpleRouter
+
+from . import views
+
+router = SimpleRouter()
+# API.md's paths have no trailing slash; one is tolerated rather than a 404.
+router.trailing_slash = "/?"
+router.register("auth/sessions", views.SessionViewSet, basename="session")
+router.register("users", views.UserViewSet, basename="user")
+
+
+def endpoint(route: str, view: object, name: str) -> object:
+    return re_path(rf"^{route}/?$", view, name=name)  # type: ignore[arg-type]
+
+
+urlpatterns = [
+    endpoint("auth/register", views.RegisterView.as_view(), "register"),
+    endpoint("auth/login", views.LoginView.as_view(), "login"),
+    endpoint("auth/refresh", views.RefreshView.as_view(), "refresh"),
+    endpoint("auth/logout", views.LogoutView.as_view(), "logout"),
+    endpoint("auth/logout-all", views.LogoutAllView.as_view(), "logout-all"),
+    endpoint("auth/verify", views.VerifyView.as_view(), "verify"),
+    *router.urls,
+]

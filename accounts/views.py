@@ -1,0 +1,195 @@
+"""Accounts API: token endpoints as plain views, users and sessions as viewsets.
+
+Each view parses input, calls one service and shapes the answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import HttpRequest, JsonResponse
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, parsers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.filters import OrderingFilter, SearchFilter
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
+from rest_framework.views import APIView
+
+from config.http import client_ip, user_agent
+
+from . import services
+from .models import AuthSession, User
+from .permissions import IsAdmin
+from .serializers import (
+    AdminUserCreateSerializer,
+    AdminUserSerializer,
+    AdminUserUpdateSerializer,
+    LoginSerializer,
+    MeUpdateSerializer,
+    PasswordConfirmSerializer,
+    RefreshedPairSerializer,
+    RefreshSerializer,
+    RegisterSerializer,
+    SessionSerializer,
+    TokenPairSerializer,
+    UserSerializer,
+    VerifiedSerializer,
+    VerifySerializer,
+)
+from .tokens import jwks
+
+
+UUID_PATTERN = "[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
+
+
+def _valid(serializer_class: type[BaseSerializer], request: Request) -> dict[str, Any]:
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+class PublicAPIView(APIView):
+    """An endpoint for callers without a token: a stale token must not get them a 401."""
+
+    authentication_classes: list[Any] = []
+    permission_classes = [AllowAny]
+
+
+class RegisterView(PublicAPIView):
+    @extend_schema(request=RegisterSerializer, responses={201: UserSerializer})
+    def post(self, request: Request) -> Response:
+        data = _valid(RegisterSerializer, request)
+        user = services.user_create(**data)
+        return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
+
+
+class LoginView(PublicAPIView):
+    parser_classes = [parsers.JSONParser, parsers.FormParser]
+
+    @extend_schema(request=LoginSerializer, responses={200: TokenPairSerializer})
+    def post(self, request: Request) -> Response:
+        data = _valid(LoginSerializer, request)
+        pair = services.login(identifier=data["username"], password=data["password"],
+                              ip=client_ip(request), user_agent=user_agent(request))
+        return Response({"access": pair.access, "refresh": pair.refresh, "token_type": "Bearer",
+                         "expires_in": pair.expires_in, "session_id": pair.session_id})
+
+
+class RefreshView(PublicAPIView):
+    @extend_schema(request=RefreshSerializer, responses={200: RefreshedPairSerializer})
+    def post(self, request: Request) -> Response:
+        data = _valid(RefreshSerializer, request)
+        pair = services.session_refresh(refresh=data["refresh"])
+        return Response({"access": pair.access, "refresh": pair.refresh, "token_type": "Bearer",
+                         "expires_in": pair.expires_in})
+
+
+class VerifyView(PublicAPIView):
+    @extend_schema(request=VerifySerializer, responses={200: VerifiedSerializer})
+    def post(self, request: Request) -> Response:
+        data = _valid(VerifySerializer, request)
+        return Response(services.access_token_verify(token=data["token"]))
+
+
+class LogoutView(APIView):
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request: Request) -> Response:
+        services.session_revoke(session_id=request.user.session_id, user_id=request.user.id,
+                                reason="logout")
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LogoutAllView(APIView):
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request: Request) -> Response:
+        services.sessions_revoke_all(user_id=request.user.id, reason="logout_all")
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SessionViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    """The caller's active sessions; deleting one revokes it."""
+
+    serializer_class = SessionSerializer
+    lookup_value_regex = UUID_PATTERN
+    ordering = "-last_used_at"
+
+    def get_queryset(self) -> QuerySet[AuthSession]:
+        return AuthSession.objects.active().filter(user_id=self.request.user.id)
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        services.session_revoke(session_id=kwargs["pk"], user_id=request.user.id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class UserFilter(filters.FilterSet):
+    role = filters.CharFilter(field_name="groups__name", label="Role name")
+    is_active = filters.BooleanFilter()
+    is_deleted = filters.BooleanFilter(field_name="deleted_at", lookup_expr="isnull", exclude=True)
+
+    class Meta:
+        model = User
+        fields = ["role", "is_active", "is_deleted"]
+
+
+class UserViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixins.RetrieveModelMixin,
+                  mixins.UpdateModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    """Administrators manage every account; `/users/me` is each user's own."""
+
+    permission_classes = [IsAdmin]
+    lookup_value_regex = UUID_PATTERN
+    queryset = User.objects.prefetch_related("groups")
+    filter_backends = [filters.DjangoFilterBackend, SearchFilter, OrderingFilter]
+    filterset_class = UserFilter
+    search_fields = ["username", "email", "full_name"]
+    ordering_fields = ["username", "email", "created_at", "updated_at"]
+    ordering = "-created_at"
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_serializer_class(self) -> type[BaseSerializer]:
+        return {"create": AdminUserCreateSerializer, "partial_update": AdminUserUpdateSerializer,
+                "me": MeUpdateSerializer}.get(self.action or "", AdminUserSerializer)
+
+    def get_object(self) -> User:
+        return services.user_get(user_id=self.kwargs["pk"])
+
+    @extend_schema(responses={201: AdminUserSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        user = services.user_create(**_valid(AdminUserCreateSerializer, request))
+        return Response(AdminUserSerializer(user).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={200: AdminUserSerializer})
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        target = self.get_object()
+        user = services.user_admin_update(user_id=target.id, **_valid(AdminUserUpdateSerializer, request))
+        return Response(AdminUserSerializer(User.objects.prefetch_related("groups").get(id=user.id)).data)
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        services.user_soft_delete(user_id=self.get_object().id, reason="deleted_by_admin")
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(methods=["GET"], request=None, responses={200: UserSerializer})
+    @extend_schema(methods=["PATCH"], request=MeUpdateSerializer, responses={200: UserSerializer})
+    @extend_schema(methods=["DELETE"], request=PasswordConfirmSerializer, responses={204: None})
+    @action(detail=False, methods=["get", "patch", "delete"], url_path="me",
+            permission_classes=[IsAuthenticated], pagination_class=None, filter_backends=[])
+    def me(self, request: Request) -> Response:
+        if request.method == "GET":
+            return Response(UserSerializer(request.user).data)
+        if request.method == "DELETE":
+            data = _valid(PasswordConfirmSerializer, request)
+            services.user_delete_self(user_id=request.user.id, password=data["password"])
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        user = services.user_update(user_id=request.user.id, **_valid(MeUpdateSerializer, request))
+        return Response(UserSerializer(User.objects.prefetch_related("groups").get(id=user.id)).data)
+
+
+def jwks_view(request: HttpRequest) -> JsonResponse:
+    """`/.well-known/jwks.json`: the public keys that verify access tokens."""
+    response = JsonResponse(jwks())
+    response["Cache-Control"] = "public, max-age=300"
+    return response
