@@ -15,8 +15,7 @@ from accounts.tests.factories import UserFactory
 @pytest.fixture(autouse=True)
 def _fast_hasher_and_clean_cache(settings: Any) -> Any:
     # bcrypt costs ~250 ms a check here; tests of hashing itself override this.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher",
-                                 *settings.PASSWORD_HASHERS]
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *settings.PASSWORD_HASHERS]
     cache.clear()
     yield
     cache.clear()
@@ -50,9 +49,9 @@ def login(api_client: APIClient) -> Callable[..., dict[str, Any]]:
     """Log in over the API; returns the token-pair body."""
 
     def _login(user: Any, password: str = PASSWORD, **extra: Any) -> dict[str, Any]:
-        response = api_client.post("/api/v1/auth/login",
-                                   {"username": user.username, "password": password},
-                                   format="json", **extra)
+        response = api_client.post(
+            "/api/v1/auth/login", {"username": user.username, "password": password}, format="json", **extra
+        )
         assert response.status_code == 200, response.content
         return response.json()
 

@@ -21,9 +21,16 @@ class AuthSessionInline(admin.TabularInline):
     model = AuthSession
     extra = 0
     can_delete = False
-    fields = ["link", "created_at", "last_used_at", "expires_at", "ip", "user_agent",
-              "revoked_at", "revoke_reason"]
-    readonly_fields = fields
+    fields = readonly_fields = (
+        "link",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "ip",
+        "user_agent",
+        "revoked_at",
+        "revoke_reason",
+    )
     ordering = ["-last_used_at"]
     show_change_link = False
     verbose_name_plural = "Sessions (revoke them from the Sessions page or with the action above)"
@@ -53,10 +60,14 @@ class ServiceUserCreationForm(UserCreationForm):
 class UserAdmin(DjangoUserAdmin):
     form = ServiceUserChangeForm
     add_form = ServiceUserCreationForm
-    list_display = ["username", "email", "full_name", "role_names", "is_active", "is_deleted",
-                    "created_at"]
-    list_filter = ["groups", "is_active", "is_staff", "is_superuser",
-                   ("deleted_at", admin.EmptyFieldListFilter)]
+    list_display = ["username", "email", "full_name", "role_names", "is_active", "is_deleted", "created_at"]
+    list_filter = [
+        "groups",
+        "is_active",
+        "is_staff",
+        "is_superuser",
+        ("deleted_at", admin.EmptyFieldListFilter),
+    ]
     search_fields = ["username", "email", "full_name"]
     ordering = ["-created_at"]
     readonly_fields = ["id", "created_at", "updated_at", "deleted_at", "last_login"]
@@ -67,8 +78,10 @@ class UserAdmin(DjangoUserAdmin):
         ("Dates", {"fields": ("created_at", "updated_at", "last_login", "deleted_at")}),
     )
     add_fieldsets = (
-        (None, {"classes": ("wide",),
-                "fields": ("username", "email", "full_name", "password1", "password2")}),
+        (
+            None,
+            {"classes": ("wide",), "fields": ("username", "email", "full_name", "password1", "password2")},
+        ),
     )
     inlines = [AuthSessionInline]
     actions = ["revoke_all_sessions"]
@@ -109,8 +122,17 @@ class AuthSessionAdmin(admin.ModelAdmin):
     list_filter = [("revoked_at", admin.EmptyFieldListFilter), "revoke_reason"]
     search_fields = ["user__username", "user__email", "ip"]
     list_select_related = ["user"]
-    readonly_fields = ["id", "user", "created_at", "last_used_at", "expires_at", "ip", "user_agent",
-                       "revoked_at", "revoke_reason"]
+    readonly_fields = [
+        "id",
+        "user",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "ip",
+        "user_agent",
+        "revoked_at",
+        "revoke_reason",
+    ]
     exclude = ["refresh_token_hash"]
     actions = ["revoke"]
 

@@ -21,6 +21,13 @@ from .cache import Principal, load_auth_state
 from .tokens import SessionAccessToken
 
 
+def principal(request: Request) -> Principal:
+    """The authenticated caller of a view that requires authentication."""
+    user = request.user
+    assert isinstance(user, Principal)
+    return user
+
+
 class SessionJWTAuthentication(JWTAuthentication):
     www_authenticate_realm = "api"
 
@@ -38,10 +45,14 @@ class SessionJWTAuthentication(JWTAuthentication):
         try:
             token = SessionAccessToken(raw_token)  # type: ignore[arg-type]
         except TokenError:
-            raise exceptions.AuthenticationFailed("Token is invalid or expired.", code="token_not_valid") from None
+            raise self._invalid() from None
         if "sid" not in token or "sub" not in token:
-            raise exceptions.AuthenticationFailed("Token is invalid or expired.", code="token_not_valid")
+            raise self._invalid()
         return token
+
+    @staticmethod
+    def _invalid() -> exceptions.AuthenticationFailed:
+        return exceptions.AuthenticationFailed("Token is invalid or expired.", code="token_not_valid")
 
     def get_user(self, validated_token: Any) -> Principal:  # type: ignore[override]
         session_id, user_id = str(validated_token["sid"]), str(validated_token["sub"])

@@ -167,12 +167,18 @@ def load_auth_state(*, session_id: str, user_id: str) -> AuthState:
     return AuthState(session_state, principal, needs_touch)
 
 
-def _fill(session_id: str, user_id: str, session_state: SessionState | None,
-          principal: Principal | None, cache_up: bool) -> tuple[SessionState | None, Principal | None]:
+def _fill(
+    session_id: str,
+    user_id: str,
+    session_state: SessionState | None,
+    principal: Principal | None,
+    cache_up: bool,
+) -> tuple[SessionState | None, Principal | None]:
     to_add: dict[str, Any] = {}
     if session_state is None:
-        session = AuthSession.objects.filter(id=session_id).only(
-            "user_id", "expires_at", "revoked_at").first()
+        session = (
+            AuthSession.objects.filter(id=session_id).only("user_id", "expires_at", "revoked_at").first()
+        )
         if session is None:
             return None, principal
         session_state = SessionState.from_session(session)

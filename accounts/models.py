@@ -49,8 +49,7 @@ class UserManager(BaseUserManager["User"]):
         # The Django admin's login form: username in any case, or the email.
         return self.by_login(username or "").get()
 
-    def create_user(self, username: str, email: str, password: str | None = None,
-                    **extra: Any) -> User:
+    def create_user(self, username: str, email: str, password: str | None = None, **extra: Any) -> User:
         """Low-level create, used by Django's `createsuperuser`.
 
         The API, the admin forms and the commands go through
@@ -61,8 +60,7 @@ class UserManager(BaseUserManager["User"]):
         user.save(using=self._db)
         return user
 
-    def create_superuser(self, username: str, email: str, password: str | None = None,
-                         **extra: Any) -> User:
+    def create_superuser(self, username: str, email: str, password: str | None = None, **extra: Any) -> User:
         extra.setdefault("is_staff", True)
         extra.setdefault("is_superuser", True)
         return self.create_user(username, email, password, **extra)
@@ -122,8 +120,9 @@ class User(AbstractBaseUser, PermissionsMixin):
 class Role(models.Model):
     """The description shown for a role (a Django group) in `GET /roles`."""
 
-    group = models.OneToOneField("auth.Group", on_delete=models.CASCADE, primary_key=True,
-                                 related_name="role")
+    group = models.OneToOneField(
+        "auth.Group", on_delete=models.CASCADE, primary_key=True, related_name="role"
+    )
     description = models.CharField(max_length=255, blank=True)
 
     def __str__(self) -> str:

@@ -11,8 +11,9 @@ from .models import AuthSession
 
 
 def password_field(**kwargs: Any) -> serializers.CharField:
-    return serializers.CharField(write_only=True, max_length=128, trim_whitespace=False,
-                                 style={"input_type": "password"}, **kwargs)
+    return serializers.CharField(
+        write_only=True, max_length=128, trim_whitespace=False, style={"input_type": "password"}, **kwargs
+    )
 
 
 def username_field(**kwargs: Any) -> serializers.CharField:
@@ -95,7 +96,7 @@ class SessionSerializer(serializers.ModelSerializer):
         fields = ["id", "created_at", "last_used_at", "ip", "user_agent", "current"]
 
     def get_current(self, session: AuthSession) -> bool:
-        return str(session.id) == self.context["request"].user.session_id
+        return str(session.id) == getattr(self.context["request"].user, "session_id", None)
 
 
 class MeUpdateSerializer(serializers.Serializer):
@@ -111,14 +112,13 @@ class PasswordConfirmSerializer(serializers.Serializer):
 
 
 class AdminUserCreateSerializer(RegisterSerializer):
-    password = password_field(required=False, allow_null=True,
-                              help_text="Omit to create the account without a usable password.")
-    roles = serializers.ListField(child=serializers.CharField(max_length=150), required=False,
-                                  max_length=50)
+    password = password_field(
+        required=False, allow_null=True, help_text="Omit to create the account without a usable password."
+    )
+    roles = serializers.ListField(child=serializers.CharField(max_length=150), required=False, max_length=50)
     is_active = serializers.BooleanField(required=False, default=True)
 
 
 class AdminUserUpdateSerializer(MeUpdateSerializer):
-    roles = serializers.ListField(child=serializers.CharField(max_length=150), required=False,
-                                  max_length=50)
+    roles = serializers.ListField(child=serializers.CharField(max_length=150), required=False, max_length=50)
     is_active = serializers.BooleanField(required=False)

@@ -87,17 +87,26 @@ def validate_password_for(password: str, *, username: str, email: str, full_name
 
 
 @transaction.atomic
-def user_create(*, username: str, email: str, password: str | None, full_name: str = "",
-                roles: Iterable[str] | None = None, is_active: bool = True,
-                is_superuser: bool = False, validate_password: bool = True) -> User:
+def user_create(
+    *,
+    username: str,
+    email: str,
+    password: str | None,
+    full_name: str = "",
+    roles: Iterable[str] | None = None,
+    is_active: bool = True,
+    is_superuser: bool = False,
+    validate_password: bool = True,
+) -> User:
     """Create an account with its roles (`user` when none are given)."""
     email = normalize_email(email)
     _check_unique(username=username, email=email)
     if password is not None and validate_password:
         validate_password_for(password, username=username, email=email, full_name=full_name)
     groups = _resolve_groups(roles or [ROLE_USER])
-    user = User(username=username, email=email, full_name=full_name, is_active=is_active,
-                is_superuser=is_superuser)
+    user = User(
+        username=username, email=email, full_name=full_name, is_active=is_active, is_superuser=is_superuser
+    )
     user.password = make_password(password)  # None gives an unusable password
     user.is_staff = is_superuser or any(g.name == ROLE_ADMIN for g in groups)
     _save_unique(user, force_insert=True)
@@ -113,8 +122,9 @@ def user_get(*, user_id: Any) -> User:
 
 
 @transaction.atomic
-def user_update(*, user_id: Any, username: str | None = None, email: str | None = None,
-                full_name: str | None = None) -> User:
+def user_update(
+    *, user_id: Any, username: str | None = None, email: str | None = None, full_name: str | None = None
+) -> User:
     """The profile fields a user may change about themselves."""
     user = User.objects.select_for_update().get(id=user_id)
     if email is not None:
@@ -136,8 +146,9 @@ def user_update(*, user_id: Any, username: str | None = None, email: str | None 
 
 
 @transaction.atomic
-def user_admin_update(*, user_id: Any, is_active: bool | None = None,
-                      roles: Iterable[str] | None = None, **profile: Any) -> User:
+def user_admin_update(
+    *, user_id: Any, is_active: bool | None = None, roles: Iterable[str] | None = None, **profile: Any
+) -> User:
     """An administrator's edit: the profile fields, activity and roles."""
     user = user_update(user_id=user_id, **profile)
     if roles is not None:
@@ -206,9 +217,14 @@ def ensure_admin(*, stream: Any = None) -> User | None:
     if generated:
         password = secrets.token_urlsafe(16)
     try:
-        user = user_create(username=settings.ADMIN_USERNAME, email=settings.ADMIN_EMAIL,
-                           password=password, roles=[ROLE_USER, ROLE_ADMIN], is_superuser=True,
-                           validate_password=not generated)
+        user = user_create(
+            username=settings.ADMIN_USERNAME,
+            email=settings.ADMIN_EMAIL,
+            password=password,
+            roles=[ROLE_USER, ROLE_ADMIN],
+            is_superuser=True,
+            validate_password=not generated,
+        )
     except (IntegrityError, ValidationError) as exc:
         if User.objects.filter(is_superuser=True).exists():
             return None  # another process got there first
@@ -250,20 +266,26 @@ def session_open(*, user: User, ip: str | None, user_agent: str) -> TokenPair:
     # One login at a time per user, so two at once cannot both stay under the limit.
     User.objects.select_for_update().filter(id=user.id).values_list("id", flat=True).first()
     now = timezone.now()
-    session = AuthSession(user=user, created_at=now, last_used_at=now, ip=ip,
-                          user_agent=user_agent,
-                          expires_at=now + timedelta(days=settings.SESSION_MAX_AGE_DAYS))
+    session = AuthSession(
+        user=user,
+        created_at=now,
+        last_used_at=now,
+        ip=ip,
+        user_agent=user_agent,
+        expires_at=now + timedelta(days=settings.SESSION_MAX_AGE_DAYS),
+    )
     roles = user.roles
     access, refresh, expires_in = make_token_pair(
-        user_id=str(user.id), session_id=str(session.id), roles=roles,
-        session_expires_at=session.expires_at)
+        user_id=str(user.id), session_id=str(session.id), roles=roles, session_expires_at=session.expires_at
+    )
     session.refresh_token_hash = hash_token(refresh)
     session.save(force_insert=True)
 
     overflow = list(
-        AuthSession.objects.active().filter(user=user)
+        AuthSession.objects.active()
+        .filter(user=user)
         .order_by("-last_used_at", "-created_at")
-        .values_list("id", flat=True)[settings.MAX_ACTIVE_SESSIONS:]
+        .values_list("id", flat=True)[settings.MAX_ACTIVE_SESSIONS :]
     )
     if overflow:
         _revoke(AuthSession.objects.filter(id__in=overflow), reason="session_limit")
@@ -281,7 +303,8 @@ def _revoke(sessions: Any, *, reason: str) -> int:
     if not rows:
         return 0
     count = AuthSession.objects.filter(id__in=[r[0] for r in rows], revoked_at__isnull=True).update(
-        revoked_at=now, revoke_reason=reason)
+        revoked_at=now, revoke_reason=reason
+    )
     auth_cache.store_revoked_sessions([(str(sid), str(uid), exp) for sid, uid, exp in rows])
     return count
 
@@ -322,15 +345,20 @@ def session_refresh(*, refresh: str) -> TokenPair:
         raise AuthenticationFailed("The session has ended.", code="session_revoked")
 
     access, new_refresh, expires_in = make_token_pair(
-        user_id=user_id, session_id=session_id, roles=sorted(g.name for g in user.groups.all()),
-        session_expires_at=session.expires_at)
+        user_id=user_id,
+        session_id=session_id,
+        roles=sorted(g.name for g in user.groups.all()),
+        session_expires_at=session.expires_at,
+    )
     now = timezone.now()
     with transaction.atomic():
         # The conditional update is the lock: of two refreshes with one token,
         # exactly one matches the stored hash.
         won = AuthSession.objects.filter(
-            id=session_id, refresh_token_hash=hash_token(refresh),
-            revoked_at__isnull=True, expires_at__gt=now,
+            id=session_id,
+            refresh_token_hash=hash_token(refresh),
+            revoked_at__isnull=True,
+            expires_at__gt=now,
         ).update(refresh_token_hash=hash_token(new_refresh), last_used_at=now)
     if won:
         auth_cache.mark_touched(session_id)
@@ -340,8 +368,9 @@ def session_refresh(*, refresh: str) -> TokenPair:
         revoked = _revoke(AuthSession.objects.filter(id=session_id), reason="refresh_reuse")
     if revoked:
         logger.warning("Refresh token reuse: session %s of user %s revoked", session_id, user_id)
-    raise AuthenticationFailed("The refresh token was already used; the session is revoked.",
-                               code="token_reused")
+    raise AuthenticationFailed(
+        "The refresh token was already used; the session is revoked.", code="token_reused"
+    )
 
 
 def access_token_verify(*, token: str) -> dict[str, Any]:
@@ -358,9 +387,13 @@ def access_token_verify(*, token: str) -> dict[str, Any]:
 
 
 def live(state: auth_cache.AuthState, user_id: str) -> bool:
-    return (state.session is not None and state.session.is_live
-            and state.session.user_id == user_id
-            and state.principal is not None and state.principal.can_authenticate)
+    return (
+        state.session is not None
+        and state.session.is_live
+        and state.session.user_id == user_id
+        and state.principal is not None
+        and state.principal.can_authenticate
+    )
 
 
 def session_touch(*, session_id: str) -> None:

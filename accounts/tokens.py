@@ -116,7 +116,7 @@ class SessionAccessToken(_BackendMixin, AccessToken):
 class SessionRefreshToken(_BackendMixin, Token):
     """A refresh token: single use, bound to a session, never stored raw."""
 
-    token_type = "refresh"
+    token_type = "refresh"  # noqa: S105  (a claim value, not a secret)
     lifetime = timedelta(days=settings.REFRESH_TOKEN_EXPIRE_DAYS)
 
 
@@ -124,8 +124,9 @@ def hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def make_token_pair(*, user_id: str, session_id: str, roles: list[str],
-                    session_expires_at: datetime) -> tuple[str, str, int]:
+def make_token_pair(
+    *, user_id: str, session_id: str, roles: list[str], session_expires_at: datetime
+) -> tuple[str, str, int]:
     """(access, refresh, access lifetime in seconds); neither outlives the session."""
     access = SessionAccessToken()
     access["sub"] = user_id

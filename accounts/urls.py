@@ -1,4 +1,6 @@
-from django.urls import re_path
+from typing import Any
+
+from django.urls import URLPattern, re_path
 from rest_framework.routers import SimpleRouter
 
 from . import views
@@ -10,8 +12,8 @@ router.register("auth/sessions", views.SessionViewSet, basename="session")
 router.register("users", views.UserViewSet, basename="user")
 
 
-def endpoint(route: str, view: object, name: str) -> object:
-    return re_path(rf"^{route}/?$", view, name=name)  # type: ignore[arg-type]
+def endpoint(route: str, view: Any, name: str) -> URLPattern:
+    return re_path(rf"^{route}/?$", view, name=name)
 
 
 urlpatterns = [

@@ -23,6 +23,7 @@ from rest_framework.views import APIView
 from config.http import client_ip, user_agent
 
 from . import services
+from .authentication import principal
 from .models import AuthSession, User
 from .permissions import IsAdmin
 from .serializers import (
@@ -42,7 +43,6 @@ from .serializers import (
     VerifySerializer,
 )
 from .tokens import jwks
-
 
 UUID_PATTERN = "[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
 
@@ -74,10 +74,21 @@ class LoginView(PublicAPIView):
     @extend_schema(request=LoginSerializer, responses={200: TokenPairSerializer})
     def post(self, request: Request) -> Response:
         data = _valid(LoginSerializer, request)
-        pair = services.login(identifier=data["username"], password=data["password"],
-                              ip=client_ip(request), user_agent=user_agent(request))
-        return Response({"access": pair.access, "refresh": pair.refresh, "token_type": "Bearer",
-                         "expires_in": pair.expires_in, "session_id": pair.session_id})
+        pair = services.login(
+            identifier=data["username"],
+            password=data["password"],
+            ip=client_ip(request),
+            user_agent=user_agent(request),
+        )
+        return Response(
+            {
+                "access": pair.access,
+                "refresh": pair.refresh,
+                "token_type": "Bearer",
+                "expires_in": pair.expires_in,
+                "session_id": pair.session_id,
+            }
+        )
 
 
 class RefreshView(PublicAPIView):
@@ -85,8 +96,14 @@ class RefreshView(PublicAPIView):
     def post(self, request: Request) -> Response:
         data = _valid(RefreshSerializer, request)
         pair = services.session_refresh(refresh=data["refresh"])
-        return Response({"access": pair.access, "refresh": pair.refresh, "token_type": "Bearer",
-                         "expires_in": pair.expires_in})
+        return Response(
+            {
+                "access": pair.access,
+                "refresh": pair.refresh,
+                "token_type": "Bearer",
+                "expires_in": pair.expires_in,
+            }
+        )
 
 
 class VerifyView(PublicAPIView):
@@ -99,15 +116,15 @@ class VerifyView(PublicAPIView):
 class LogoutView(APIView):
     @extend_schema(request=None, responses={204: None})
     def post(self, request: Request) -> Response:
-        services.session_revoke(session_id=request.user.session_id, user_id=request.user.id,
-                                reason="logout")
+        caller = principal(request)
+        services.session_revoke(session_id=caller.session_id, user_id=caller.id, reason="logout")
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class LogoutAllView(APIView):
     @extend_schema(request=None, responses={204: None})
     def post(self, request: Request) -> Response:
-        services.sessions_revoke_all(user_id=request.user.id, reason="logout_all")
+        services.sessions_revoke_all(user_id=principal(request).id, reason="logout_all")
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -119,10 +136,12 @@ class SessionViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.G
     ordering = "-last_used_at"
 
     def get_queryset(self) -> QuerySet[AuthSession]:
-        return AuthSession.objects.active().filter(user_id=self.request.user.id)
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return AuthSession.objects.none()
+        return AuthSession.objects.active().filter(user_id=principal(self.request).id)
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        services.session_revoke(session_id=kwargs["pk"], user_id=request.user.id)
+        services.session_revoke(session_id=kwargs["pk"], user_id=principal(request).id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -136,8 +155,14 @@ class UserFilter(filters.FilterSet):
         fields = ["role", "is_active", "is_deleted"]
 
 
-class UserViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixins.RetrieveModelMixin,
-                  mixins.UpdateModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+class UserViewSet(
+    mixins.ListModelMixin,
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
     """Administrators manage every account; `/users/me` is each user's own."""
 
     permission_classes = [IsAdmin]
@@ -151,8 +176,11 @@ class UserViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixins.Retriev
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def get_serializer_class(self) -> type[BaseSerializer]:
-        return {"create": AdminUserCreateSerializer, "partial_update": AdminUserUpdateSerializer,
-                "me": MeUpdateSerializer}.get(self.action or "", AdminUserSerializer)
+        return {
+            "create": AdminUserCreateSerializer,
+            "partial_update": AdminUserUpdateSerializer,
+            "me": MeUpdateSerializer,
+        }.get(self.action or "", AdminUserSerializer)
 
     def get_object(self) -> User:
         return services.user_get(user_id=self.kwargs["pk"])
@@ -175,16 +203,22 @@ class UserViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixins.Retriev
     @extend_schema(methods=["GET"], request=None, responses={200: UserSerializer})
     @extend_schema(methods=["PATCH"], request=MeUpdateSerializer, responses={200: UserSerializer})
     @extend_schema(methods=["DELETE"], request=PasswordConfirmSerializer, responses={204: None})
-    @action(detail=False, methods=["get", "patch", "delete"], url_path="me",
-            permission_classes=[IsAuthenticated], pagination_class=None, filter_backends=[])
+    @action(
+        detail=False,
+        methods=["get", "patch", "delete"],
+        url_path="me",
+        permission_classes=[IsAuthenticated],
+        pagination_class=None,
+        filter_backends=[],
+    )
     def me(self, request: Request) -> Response:
         if request.method == "GET":
             return Response(UserSerializer(request.user).data)
         if request.method == "DELETE":
             data = _valid(PasswordConfirmSerializer, request)
-            services.user_delete_self(user_id=request.user.id, password=data["password"])
+            services.user_delete_self(user_id=principal(request).id, password=data["password"])
             return Response(status=status.HTTP_204_NO_CONTENT)
-        user = services.user_update(user_id=request.user.id, **_valid(MeUpdateSerializer, request))
+        user = services.user_update(user_id=principal(request).id, **_valid(MeUpdateSerializer, request))
         return Response(UserSerializer(User.objects.prefetch_related("groups").get(id=user.id)).data)
 
 

@@ -11,11 +11,17 @@ from rest_framework import status
 class ServiceError(Exception):
     """A business rule said no. Services raise it; the handler below shapes it."""
 
-    status_code = status.HTTP_400_BAD_REQUEST
-    code = "invalid"
+    status_code: int = status.HTTP_400_BAD_REQUEST
+    code: str = "invalid"
 
-    def __init__(self, detail: str, *, code: str | None = None, status_code: int | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        code: str | None = None,
+        status_code: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         if code is not None:

@@ -8,6 +8,7 @@ DRF's `{"field": ["message", ...]}` shape. Anything unexpected becomes a JSON
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -31,33 +32,35 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         return response
     if isinstance(exc, DjangoValidationError):
         # Services raise Django's ValidationError for field problems.
-        detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
-        exc = exceptions.ValidationError(detail)
+        fields = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        exc = exceptions.ValidationError(fields)
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
 
-    response = drf_exception_handler(exc, context)
-    if response is None:
+    drf_response = drf_exception_handler(exc, context)
+    if drf_response is None:
         logger.exception("Unhandled error in %s", context.get("view").__class__.__name__)
         return Response(
             {"detail": "Internal server error.", "code": "server_error"},
             status=status.HTTP_500_INTERNAL_SERVER_ERROR,
         )
+    response = drf_response
     assert isinstance(exc, exceptions.APIException)
     if isinstance(exc, exceptions.ValidationError):
         if isinstance(response.data, list):
             response.data = {"non_field_errors": response.data}
         return response
-    detail = exc.detail
+    detail: Any = exc.detail
     codes = exc.get_codes()
     if isinstance(detail, dict | list):  # a non-validation error with structure
         response.data = {"detail": str(detail), "code": exc.default_code}
     else:
         response.data = {"detail": str(detail), "code": codes if isinstance(codes, str) else exc.default_code}
-    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-        response["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
+    wait = getattr(exc, "wait", None)
+    if isinstance(exc, exceptions.Throttled) and wait is not None:
+        response["Retry-After"] = str(max(1, math.ceil(wait)))
     return response
 
 

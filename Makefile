@@ -1,0 +1,60 @@
+# The README's commands. Each target sets up what it needs (venv, packages, migrations).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint typecheck check migrate worker beat serve services-start services-stop clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(BIN)/activate
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/activate
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime
+
+migrate: $(VENV)/.runtime
+	$(BIN)/python manage.py migrate --noinput
+
+## run: the service on the embedded default at http://$(HOST):$(PORT) (admin created on first start)
+run: migrate
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+## serve: the same under gunicorn (what production runs)
+serve: migrate
+	$(BIN)/gunicorn config.wsgi --bind $(HOST):$(PORT) --workers $${WEB_CONCURRENCY:-2} --access-logfile -
+
+## test: the whole suite (SQLite and the in-process cache unless DATABASE_URL / REDIS_URL are set)
+test: $(VENV)/.dev
+	$(BIN)/pytest
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.dev
+	$(BIN)/mypy .
+
+check: lint typecheck test
+
+worker: $(VENV)/.runtime
+	$(BIN)/celery -A config worker --loglevel INFO
+
+beat: $(VENV)/.runtime
+	$(BIN)/celery -A config beat --loglevel INFO
+
+## services-start: throwaway PostgreSQL + Redis on loopback; prints the variables to export
+services-start:
+	scripts/services start
+
+services-stop:
+	scripts/services stop
+
+clean:
+	rm -rf $(VENV) .ci/tmp logs staticfiles

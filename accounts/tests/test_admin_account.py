@@ -1,0 +1,67 @@
+"""The admin account created on first start."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from accounts.models import User
+from accounts.services import ensure_admin
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.django_db
+def test_generated_password_is_printed_once_and_works(settings):
+    settings.ADMIN_PASSWORD = ""
+    out = io.StringIO()
+    admin = ensure_admin(stream=out)
+    assert admin is not None
+    printed = out.getvalue().strip().rsplit(" ", 1)[-1]
+    assert len(printed) >= 16
+    assert admin.check_password(printed)
+    assert admin.is_superuser and admin.is_staff and admin.is_admin
+    assert admin.roles == ["admin", "user"]
+    # A second start finds the superuser and neither creates nor prints anything.
+    again = io.StringIO()
+    assert ensure_admin(stream=again) is None
+    assert again.getvalue() == ""
+    assert User.objects.filter(is_superuser=True).count() == 1
+
+
+@pytest.mark.django_db
+def test_configured_admin_credentials_are_used(settings):
+    settings.ADMIN_USERNAME, settings.ADMIN_EMAIL = "root", "Root@Example.com"
+    settings.ADMIN_PASSWORD = "a very private phrase 42"
+    out = io.StringIO()
+    admin = ensure_admin(stream=out)
+    assert admin is not None
+    assert (admin.username, admin.email) == ("root", "root@example.com")
+    assert admin.check_password("a very private phrase 42")
+    assert "a very private phrase" not in out.getvalue()  # a configured password is never echoed
+
+
+@pytest.mark.django_db
+def test_no_admin_when_a_superuser_exists(settings):
+    User.objects.create_superuser("boss", "boss@example.com", "x" * 20)
+    assert ensure_admin(stream=io.StringIO()) is None
+    assert not User.objects.filter(username=settings.ADMIN_USERNAME).exists()
+
+
+def test_migrate_then_server_start_creates_the_admin(tmp_path):
+    """`manage.py migrate` and then starting the server (it imports config.wsgi) is enough."""
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "ADMIN_PASSWORD"}}
+    env.update({"DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.sqlite3'}", "LOG_DIR": str(tmp_path)})
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120
+    )
+    start = [sys.executable, "-c", "import config.wsgi"]
+    first = subprocess.run(start, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True)
+    assert "Created admin account 'admin' with the generated password:" in first.stderr
+    second = subprocess.run(start, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True)
+    assert "Created admin account" not in second.stderr

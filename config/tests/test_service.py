@@ -1,0 +1,55 @@
+"""Service endpoints: health, schema, docs, and the JSON error pages outside DRF."""
+
+from __future__ import annotations
+
+import pytest
+
+from config import health
+
+
+@pytest.mark.django_db
+def test_live_and_ready(client):
+    assert client.get("/health/live").status_code == 200
+    response = client.get("/health/ready")
+    assert response.status_code == 200
+    assert response.json() == {"database": "ok", "cache": "ok"}
+
+
+@pytest.mark.django_db
+def test_ready_names_the_failing_dependency(client, monkeypatch):
+    def broken() -> None:
+        raise ConnectionError("cache is down")
+
+    monkeypatch.setitem(health.CHECKS, "cache", broken)
+    response = client.get("/health/ready")
+    assert response.status_code == 503
+    assert response.json() == {"database": "ok", "cache": "error", "failing": ["cache"]}
+
+
+@pytest.mark.django_db
+def test_openapi_schema_and_docs(client):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert schema.status_code == 200
+    document = schema.json()
+    for path in ("/api/v1/auth/login", "/api/v1/auth/refresh", "/api/v1/users/me", "/api/v1/auth/sessions"):
+        assert path in document["paths"], path
+    assert document["components"]["securitySchemes"]["jwtAuth"]["scheme"] == "bearer"
+    docs = client.get("/api/docs/")
+    assert docs.status_code == 200
+    assert b"swagger" in docs.content.lower()
+
+
+@pytest.mark.django_db
+def test_unknown_path_is_json_404(client):
+    response = client.get("/no/such/page")
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"detail": "Not found.", "code": "not_found"}
+
+
+@pytest.mark.django_db
+def test_admin_404_stays_html(admin_user, client):
+    client.force_login(admin_user)
+    response = client.get("/admin/accounts/user/00000000-0000-0000-0000-000000000000/change/x")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
