@@ -25,7 +25,9 @@ def test_generated_password_is_printed_once_and_works(settings):
     printed = out.getvalue().strip().rsplit(" ", 1)[-1]
     assert len(printed) >= 16
     assert admin.check_password(printed)
-    assert admin.is_superuser and admin.is_staff and admin.is_admin
+    assert admin.is_superuser
+    assert admin.is_staff
+    assert admin.is_admin
     assert admin.roles == ["admin", "user"]
     # A second start finds the superuser and neither creates nor prints anything.
     again = io.StringIO()
