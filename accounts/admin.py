@@ -11,10 +11,27 @@ from django.contrib.auth.forms import UserChangeForm, UserCreationForm
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
+from config.errors import ServiceError
+
 from . import services
-from .models import AuthSession, Role, User
+from .models import AuditEvent, AuthSession, LoginLockout, Role, User
+
+
+class LockedFilter(admin.SimpleListFilter):
+    title = "locked out"
+    parameter_name = "locked"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Locked out now")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == "yes":
+            locked = LoginLockout.objects.filter(locked_until__gt=timezone.now(), user__isnull=False)
+            return queryset.filter(id__in=locked.values("user_id"))
+        return queryset
 
 
 class AuthSessionInline(admin.TabularInline):
@@ -67,15 +84,17 @@ class UserAdmin(DjangoUserAdmin):
         "is_staff",
         "is_superuser",
         ("deleted_at", admin.EmptyFieldListFilter),
+        LockedFilter,
     ]
     search_fields = ["username", "email", "full_name"]
     ordering = ["-created_at"]
-    readonly_fields = ["id", "created_at", "updated_at", "deleted_at", "last_login"]
+    readonly_fields = ["id", "created_at", "updated_at", "deleted_at", "last_login", "related"]
     filter_horizontal = ["groups"]
     fieldsets = (
         (None, {"fields": ("id", "username", "email", "full_name", "password")}),
         ("Access", {"fields": ("is_active", "groups", "is_superuser")}),
         ("Dates", {"fields": ("created_at", "updated_at", "last_login", "deleted_at")}),
+        ("Related", {"fields": ("related",)}),
     )
     add_fieldsets = (
         (
@@ -84,7 +103,7 @@ class UserAdmin(DjangoUserAdmin):
         ),
     )
     inlines = [AuthSessionInline]
-    actions = ["revoke_all_sessions"]
+    actions = ["revoke_all_sessions", "restore_users", "unlock_users"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
         return super().get_queryset(request).prefetch_related("groups")
@@ -101,18 +120,44 @@ class UserAdmin(DjangoUserAdmin):
         was_active = form.initial.get("is_active", True) if change else True
         super().save_model(request, obj, form, change)
         if change and was_active and not obj.is_active:
-            services.user_set_active(user=obj, is_active=False)
+            services.user_set_active(user=obj, is_active=False, actor_id=request.user.pk)
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
         user = form.instance
         roles = [group.name for group in user.groups.all()] or ["user"]
         # Keeps `is_staff` in step with the `admin` role and refreshes the cache.
-        services.user_set_roles(user=user, roles=roles)
+        services.user_set_roles(user=user, roles=roles, actor_id=request.user.pk)
+
+    @admin.display(description="Audit log")
+    def related(self, obj: User) -> str:
+        url = reverse("admin:accounts_auditevent_changelist") + f"?user__id__exact={obj.pk}"
+        return format_html('<a href="{}">Security events of this user</a>', url)
+
+    @admin.action(description="Restore the selected deleted users")
+    def restore_users(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        restored, refused = 0, []
+        for user in queryset.filter(deleted_at__isnull=False):
+            try:
+                services.user_restore(user_id=user.id, actor_id=request.user.pk)
+                restored += 1
+            except ServiceError as exc:
+                refused.append(f"{user.username}: {exc.detail}")
+        self.message_user(request, f"{restored} user(s) restored.", messages.SUCCESS)
+        if refused:
+            self.message_user(request, "Not restored: " + "; ".join(refused), messages.WARNING)
+
+    @admin.action(description="Unlock the selected users (lift a login lockout)")
+    def unlock_users(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        count = sum(services.lockout_unlock_user(user_id=u.id, actor_id=request.user.pk) for u in queryset)
+        self.message_user(request, f"{count} user(s) unlocked.", messages.SUCCESS)
 
     @admin.action(description="Revoke all sessions of the selected users")
     def revoke_all_sessions(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
-        total = sum(services.sessions_revoke_all(user_id=user.id, reason="admin") for user in queryset)
+        total = sum(
+            services.sessions_revoke_all(user_id=user.id, reason="admin", actor_id=request.user.pk)
+            for user in queryset
+        )
         self.message_user(request, f"{total} session(s) revoked.", messages.SUCCESS)
 
 
@@ -146,7 +191,9 @@ class AuthSessionAdmin(admin.ModelAdmin):
     def revoke(self, request: HttpRequest, queryset: QuerySet[AuthSession]) -> None:
         count = 0
         for session in queryset:
-            services.session_revoke(session_id=session.id, user_id=session.user_id, reason="admin")
+            services.session_revoke(
+                session_id=session.id, user_id=session.user_id, reason="admin", actor_id=request.user.pk
+            )
             count += 1
         self.message_user(request, f"{count} session(s) revoked.", messages.SUCCESS)
 
@@ -155,3 +202,23 @@ class AuthSessionAdmin(admin.ModelAdmin):
 class RoleAdmin(admin.ModelAdmin):
     list_display = ["group", "description"]
     search_fields = ["group__name"]
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """Read-only: the audit log is evidence."""
+
+    list_display = ["created_at", "kind", "user", "actor", "ip", "user_agent"]
+    list_filter = ["kind", ("created_at", admin.DateFieldListFilter)]
+    search_fields = ["user__username", "user__email", "ip"]
+    list_select_related = ["user", "actor"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -133,12 +133,15 @@ def _ttl() -> int:
     return settings.CACHE_TTL
 
 
+FAILED = object()  # what `_safe` returns when the cache raised
+
+
 def _safe(operation: str, func: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return func(*args, **kwargs)
     except Exception:  # the cache is an accelerator: its failure is never fatal
         logger.warning("cache %s failed", operation, exc_info=True)
-        return None
+        return FAILED
 
 
 @dataclass(frozen=True)
@@ -148,12 +151,44 @@ class AuthState:
     needs_touch: bool
 
 
+# Changes whose cache write failed (cache down): written again from the database
+# by this process once the cache answers, so a revocation is not lost to an outage.
+_pending_users: set[str] = set()
+_pending_sessions: set[str] = set()
+
+
+def _write_session(session_id: str) -> None:
+    session = AuthSession.objects.filter(id=session_id).only("user_id", "expires_at", "revoked_at").first()
+    if session is None:
+        ok = _safe("delete", cache.delete, _session_key(session_id)) is not FAILED
+    else:
+        state = asdict(SessionState.from_session(session))
+        ok = _safe("set", cache.set, _session_key(session_id), state, _ttl()) is not FAILED
+    (_pending_sessions.discard if ok else _pending_sessions.add)(session_id)
+
+
+def _retry_pending() -> None:
+    for user_id in list(_pending_users):
+        _write_user(user_id)
+    for session_id in list(_pending_sessions):
+        _write_session(session_id)
+
+
+def pending_writes() -> int:
+    return len(_pending_users) + len(_pending_sessions)
+
+
 def load_auth_state(*, session_id: str, user_id: str) -> AuthState:
     """User and session for a request: one cache round trip when warm."""
     keys = [_user_key(user_id), _session_key(session_id), _touch_key(session_id)]
     cached = _safe("get_many", cache.get_many, keys)
-    cache_up = cached is not None
-    cached = cached or {}
+    cache_up = cached is not FAILED
+    if not cache_up:
+        cached = {}
+    elif _pending_users or _pending_sessions:
+        _retry_pending()  # then read again: what was just fetched may be what the retry replaced
+        cached = _safe("get_many", cache.get_many, keys)
+        cached = {} if cached is FAILED else cached
     user_data = cached.get(keys[0])
     session_data = cached.get(keys[1])
 
@@ -199,10 +234,11 @@ def _fill(
 def _write_user(user_id: str) -> None:
     user = User.objects.filter(id=user_id).prefetch_related("groups").first()
     if user is None:
-        _safe("delete", cache.delete, _user_key(user_id))
-        return
-    principal = Principal.from_user(user, sorted(g.name for g in user.groups.all()))
-    _safe("set", cache.set, _user_key(user_id), principal.to_cache(), _ttl())
+        ok = _safe("delete", cache.delete, _user_key(user_id)) is not FAILED
+    else:
+        principal = Principal.from_user(user, sorted(g.name for g in user.groups.all()))
+        ok = _safe("set", cache.set, _user_key(user_id), principal.to_cache(), _ttl()) is not FAILED
+    (_pending_users.discard if ok else _pending_users.add)(user_id)
 
 
 def refresh_user(user_id: str | UUID) -> None:
@@ -210,20 +246,25 @@ def refresh_user(user_id: str | UUID) -> None:
     transaction.on_commit(lambda: _write_user(str(user_id)))
 
 
+def _set_sessions(values: dict[str, SessionState]) -> None:
+    data = {_session_key(sid): asdict(state) for sid, state in values.items()}
+    if _safe("set_many", cache.set_many, data, _ttl()) is FAILED:
+        _pending_sessions.update(values)
+    else:
+        _pending_sessions.difference_update(values)
+
+
 def store_session(session: AuthSession) -> None:
     """After commit, write a session's state (live, or revoked) to the cache."""
-    key, value = _session_key(session.id), asdict(SessionState.from_session(session))
-    transaction.on_commit(lambda: _safe("set", cache.set, key, value, _ttl()))
+    values = {str(session.id): SessionState.from_session(session)}
+    transaction.on_commit(lambda: _set_sessions(values))
 
 
 def store_revoked_sessions(sessions: list[tuple[str, str, datetime]]) -> None:
     """After commit, mark sessions (id, user id, expiry) revoked in the cache."""
-    values = {
-        _session_key(sid): asdict(SessionState(str(uid), expires_at.timestamp(), True))
-        for sid, uid, expires_at in sessions
-    }
+    values = {sid: SessionState(uid, expires_at.timestamp(), True) for sid, uid, expires_at in sessions}
     if values:
-        transaction.on_commit(lambda: _safe("set_many", cache.set_many, values, _ttl()))
+        transaction.on_commit(lambda: _set_sessions(values))
 
 
 def mark_touched(session_id: str | UUID) -> None:

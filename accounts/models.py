@@ -4,7 +4,7 @@ import uuid
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
-from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -13,6 +13,14 @@ from django.utils import timezone
 ROLE_USER = "user"
 ROLE_MODERATOR = "moderator"
 ROLE_ADMIN = "admin"  # the roles themselves are created by migration 0002
+
+
+class UsernameValidator(RegexValidator):
+    """Letters, digits and . + - _ ; no "@", so a login name is a username or an email, never both."""
+
+    regex = r"^[\w.+-]+\Z"
+    message = "Enter a valid username: letters, digits and . + - _ only."
+    flags = 0
 
 
 def normalize_email(email: str) -> str:
@@ -73,8 +81,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     username = models.CharField(
         max_length=150,
         unique=True,
-        validators=[UnicodeUsernameValidator()],
-        help_text="150 characters or fewer: letters, digits and @ . + - _",
+        validators=[UsernameValidator()],
+        help_text="150 characters or fewer: letters, digits and . + - _",
     )
     email = models.EmailField(max_length=254, unique=True)
     full_name = models.CharField(max_length=255, blank=True)
@@ -164,3 +172,70 @@ class AuthSession(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None and self.expires_at > timezone.now()
+
+
+class AuditEvent(models.Model):
+    """A security event: who, from where, what. Never a password or a token."""
+
+    class Kind(models.TextChoices):
+        LOGIN = "login", "Login"
+        LOGIN_FAILED = "login_failed", "Login failed"
+        LOCKOUT = "lockout", "Account locked out"
+        UNLOCK = "unlock", "Account unlocked"
+        TOKEN_REUSE = "token_reuse", "Refresh token reuse (theft) detected"
+        LOGOUT = "logout", "Logout"
+        SESSION_REVOKED = "session_revoked", "Session revoked"
+        PASSWORD_CHANGED = "password_changed", "Password changed"
+        PASSWORD_RESET_REQUESTED = "password_reset_requested", "Password reset requested"
+        PASSWORD_RESET = "password_reset", "Password reset"
+        REGISTERED = "registered", "Registered"
+        PROFILE_UPDATED = "profile_updated", "Profile updated"
+        ACTIVATED = "activated", "Activated"
+        DEACTIVATED = "deactivated", "Deactivated"
+        DELETED = "deleted", "Deleted"
+        RESTORED = "restored", "Restored"
+        PURGED = "purged", "Purged"
+        ROLE_CHANGED = "role_changed", "Roles changed"
+        ADMIN_ACTION = "admin_action", "Admin action"
+
+    id = models.BigAutoField(primary_key=True)
+    user = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events"
+    )
+    actor = models.ForeignKey(
+        User,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Who did it, if not the user.",
+    )
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.user_id} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class LoginLockout(models.Model):
+    """Failed password logins counted per account (or per unknown login name).
+
+    Kept in the database, not the cache: a cache outage must never read as
+    "no lockout".
+    """
+
+    key = models.CharField(max_length=300, primary_key=True, help_text="user:<id> or name:<login name>")
+    user = models.ForeignKey(User, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    failures = models.PositiveIntegerField(default=0)
+    locked_until = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.key

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.validators import UnicodeUsernameValidator
 from rest_framework import serializers
 
-from .models import AuthSession
+from .models import AuthSession, UsernameValidator
 
 
 def password_field(**kwargs: Any) -> serializers.CharField:
@@ -17,7 +16,7 @@ def password_field(**kwargs: Any) -> serializers.CharField:
 
 
 def username_field(**kwargs: Any) -> serializers.CharField:
-    return serializers.CharField(max_length=150, validators=[UnicodeUsernameValidator()], **kwargs)
+    return serializers.CharField(max_length=150, validators=[UsernameValidator()], **kwargs)
 
 
 class UserSerializer(serializers.Serializer):
@@ -122,3 +121,22 @@ class AdminUserCreateSerializer(RegisterSerializer):
 class AdminUserUpdateSerializer(MeUpdateSerializer):
     roles = serializers.ListField(child=serializers.CharField(max_length=150), required=False, max_length=50)
     is_active = serializers.BooleanField(required=False)
+
+
+class PasswordChangeSerializer(serializers.Serializer):
+    old_password = password_field()
+    new_password = password_field()
+
+
+class PasswordResetSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+
+
+class PasswordResetConfirmSerializer(serializers.Serializer):
+    uid = serializers.CharField(max_length=64)
+    token = serializers.CharField(max_length=128)
+    new_password = password_field()
+
+
+class DetailSerializer(serializers.Serializer):
+    detail = serializers.CharField()

@@ -10,6 +10,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.http import HttpRequest, JsonResponse
 from django_filters import rest_framework as filters
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, parsers, status, viewsets
 from rest_framework.decorators import action
@@ -22,7 +23,7 @@ from rest_framework.views import APIView
 
 from config.http import client_ip, user_agent
 
-from . import services
+from . import selectors, services
 from .authentication import principal
 from .models import AuthSession, User
 from .permissions import IsAdmin
@@ -30,9 +31,13 @@ from .serializers import (
     AdminUserCreateSerializer,
     AdminUserSerializer,
     AdminUserUpdateSerializer,
+    DetailSerializer,
     LoginSerializer,
     MeUpdateSerializer,
+    PasswordChangeSerializer,
     PasswordConfirmSerializer,
+    PasswordResetConfirmSerializer,
+    PasswordResetSerializer,
     RefreshedPairSerializer,
     RefreshSerializer,
     RegisterSerializer,
@@ -42,6 +47,7 @@ from .serializers import (
     VerifiedSerializer,
     VerifySerializer,
 )
+from .throttles import LoginAddressThrottle, PasswordResetAddressThrottle, RegisterAddressThrottle
 from .tokens import jwks
 
 UUID_PATTERN = "[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
@@ -61,6 +67,8 @@ class PublicAPIView(APIView):
 
 
 class RegisterView(PublicAPIView):
+    throttle_classes = [RegisterAddressThrottle]
+
     @extend_schema(request=RegisterSerializer, responses={201: UserSerializer})
     def post(self, request: Request) -> Response:
         data = _valid(RegisterSerializer, request)
@@ -69,6 +77,7 @@ class RegisterView(PublicAPIView):
 
 
 class LoginView(PublicAPIView):
+    throttle_classes = [LoginAddressThrottle]
     parser_classes = [parsers.JSONParser, parsers.FormParser]
 
     @extend_schema(request=LoginSerializer, responses={200: TokenPairSerializer})
@@ -89,6 +98,53 @@ class LoginView(PublicAPIView):
                 "session_id": pair.session_id,
             }
         )
+
+
+class RestoreView(PublicAPIView):
+    """Undo your own account deletion within `ACCOUNT_RESTORE_DAYS`."""
+
+    throttle_classes = [LoginAddressThrottle]
+
+    @extend_schema(request=LoginSerializer, responses={200: UserSerializer})
+    def post(self, request: Request) -> Response:
+        data = _valid(LoginSerializer, request)
+        user = services.user_restore_self(identifier=data["username"], password=data["password"])
+        return Response(UserSerializer(user).data)
+
+
+class PasswordChangeView(APIView):
+    """Change your password; your other sessions end, this one stays."""
+
+    @extend_schema(request=PasswordChangeSerializer, responses={204: None})
+    def post(self, request: Request) -> Response:
+        data = _valid(PasswordChangeSerializer, request)
+        caller = principal(request)
+        services.password_change(user_id=caller.id, session_id=caller.session_id, **data)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PasswordResetView(PublicAPIView):
+    """Ask for a reset link. The answer is the same whether or not the address is known."""
+
+    throttle_classes = [PasswordResetAddressThrottle]
+
+    @extend_schema(request=PasswordResetSerializer, responses={202: DetailSerializer})
+    def post(self, request: Request) -> Response:
+        data = _valid(PasswordResetSerializer, request)
+        services.password_reset_request(email=data["email"])
+        return Response(
+            {"detail": "If the address belongs to an account, a reset link has been sent to it."},
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+
+class PasswordResetConfirmView(PublicAPIView):
+    throttle_classes = [PasswordResetAddressThrottle]
+
+    @extend_schema(request=PasswordResetConfirmSerializer, responses={204: None})
+    def post(self, request: Request) -> Response:
+        services.password_reset_confirm(**_valid(PasswordResetConfirmSerializer, request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class RefreshView(PublicAPIView):
@@ -187,18 +243,41 @@ class UserViewSet(
 
     @extend_schema(responses={201: AdminUserSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        user = services.user_create(**_valid(AdminUserCreateSerializer, request))
+        data = _valid(AdminUserCreateSerializer, request)
+        user = services.user_create(actor_id=principal(request).id, **data)
         return Response(AdminUserSerializer(user).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses={200: AdminUserSerializer})
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         target = self.get_object()
-        user = services.user_admin_update(user_id=target.id, **_valid(AdminUserUpdateSerializer, request))
+        data = _valid(AdminUserUpdateSerializer, request)
+        user = services.user_admin_update(user_id=target.id, actor_id=principal(request).id, **data)
         return Response(AdminUserSerializer(User.objects.prefetch_related("groups").get(id=user.id)).data)
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        services.user_soft_delete(user_id=self.get_object().id, reason="deleted_by_admin")
+        services.user_soft_delete(user_id=self.get_object().id, actor_id=principal(request).id)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, responses={200: AdminUserSerializer})
+    @action(detail=True, methods=["post"])
+    def restore(self, request: Request, pk: str) -> Response:
+        user = services.user_restore(user_id=self.get_object().id, actor_id=principal(request).id)
+        return Response(AdminUserSerializer(user).data)
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @action(
+        detail=False,
+        methods=["get"],
+        url_path="me/export",
+        permission_classes=[IsAuthenticated],
+        pagination_class=None,
+        filter_backends=[],
+    )
+    def export(self, request: Request) -> Response:
+        """Everything the service stores about the caller, as JSON."""
+        response = Response(selectors.user_export(user_id=principal(request).id))
+        response["Content-Disposition"] = 'attachment; filename="user-data.json"'
+        return response
 
     @extend_schema(methods=["GET"], request=None, responses={200: UserSerializer})
     @extend_schema(methods=["PATCH"], request=MeUpdateSerializer, responses={200: UserSerializer})

@@ -108,6 +108,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.request_context.RequestMetaMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -209,6 +210,12 @@ SESSION_TOUCH_SECONDS = env_int("SESSION_TOUCH_SECONDS", 300)
 LOGIN_MAX_ATTEMPTS = env_int("LOGIN_MAX_ATTEMPTS", 15, minimum=1)
 LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 300, minimum=1)
 ACCOUNT_RESTORE_DAYS = env_int("ACCOUNT_RESTORE_DAYS", 30, minimum=1)
+AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 180, minimum=1)
+OUTBOX_RETENTION_DAYS = env_int("OUTBOX_RETENTION_DAYS", 7, minimum=1)
+PASSWORD_RESET_URL = env.str("PASSWORD_RESET_URL", default="/reset-password?uid={uid}&token={token}")
+THROTTLE_LOGIN_IP = env.str("THROTTLE_LOGIN_IP", default="100/min")
+THROTTLE_REGISTER_IP = env.str("THROTTLE_REGISTER_IP", default="20/min")
+THROTTLE_PASSWORD_RESET_IP = env.str("THROTTLE_PASSWORD_RESET_IP", default="5/min")
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 
 ADMIN_USERNAME = env.str("ADMIN_USERNAME", default="admin")
@@ -242,6 +249,11 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "config.exceptions.exception_handler",
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "PAGE_SIZE": 20,
+    "DEFAULT_THROTTLE_RATES": {
+        "login_ip": THROTTLE_LOGIN_IP,
+        "register_ip": THROTTLE_REGISTER_IP,
+        "password_reset_ip": THROTTLE_PASSWORD_RESET_IP,
+    },
     "UNAUTHENTICATED_USER": None,
 }
 
@@ -258,6 +270,12 @@ SPECTACULAR_SETTINGS = {
 }
 
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
+
+# --- Events -------------------------------------------------------------------
+KAFKA_BOOTSTRAP_SERVERS = env_list("KAFKA_BOOTSTRAP_SERVERS")
+KAFKA_TOPIC_DATA = env.str("KAFKA_TOPIC_DATA", default="uploading_data")
+KAFKA_TOPIC_AI_REQUESTS = env.str("KAFKA_TOPIC_AI_REQUESTS", default="AI_handler")
+KAFKA_TOPIC_AI_RESULTS = env.str("KAFKA_TOPIC_AI_RESULTS", default="AI_handler_results")
 
 # --- Email --------------------------------------------------------------------
 _email = env.email_url("EMAIL_URL", default="consolemail://")
@@ -287,6 +305,11 @@ CELERY_TASK_SOFT_TIME_LIMIT = 100
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Periodic work; in the embedded default (no broker) a server thread runs it instead of beat.
+CELERY_BEAT_SCHEDULE = {
+    "purge-deleted-accounts": {"task": "accounts.tasks.purge_deleted_accounts", "schedule": 3600.0},
+    "purge-old-records": {"task": "accounts.tasks.purge_old_records", "schedule": 3600.0 * 6},
+}
 
 # --- i18n, static -------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -3,17 +3,41 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 
-from django.db import DatabaseError
+from django.conf import settings
+from django.db import DatabaseError, close_old_connections
 
 logger = logging.getLogger(__name__)
 
 
 def on_server_start() -> None:
-    """Create the first admin when there is none (after `migrate`, whichever server runs)."""
+    """Create the first admin when there is none; in the embedded default, run the periodic work."""
     from accounts.services import ensure_admin
 
     try:
         ensure_admin()
     except DatabaseError as exc:
         logger.error("Admin account not checked (has `manage.py migrate` run?): %s", exc)
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        threading.Thread(target=_run_periodic_forever, name="periodic", daemon=True).start()
+
+
+def _run_periodic_forever() -> None:
+    """Celery beat's schedule, in-process, for the single-process embedded default."""
+    from celery import current_app
+
+    next_run = {name: time.monotonic() + 60 for name in settings.CELERY_BEAT_SCHEDULE}
+    while True:
+        time.sleep(30)
+        for name, entry in settings.CELERY_BEAT_SCHEDULE.items():
+            if time.monotonic() < next_run[name]:
+                continue
+            next_run[name] = time.monotonic() + float(entry["schedule"])  # type: ignore[arg-type]
+            try:
+                current_app.tasks[entry["task"]].apply()
+            except Exception:
+                logger.exception("periodic task %s failed", name)
+            finally:
+                close_old_connections()

@@ -15,15 +15,24 @@ def test_live_and_ready(client):
     assert response.json() == {"database": "ok", "cache": "ok"}
 
 
-@pytest.mark.django_db
-def test_ready_names_the_failing_dependency(client, monkeypatch):
-    def broken() -> None:
-        raise ConnectionError("cache is down")
+def _broken() -> None:
+    raise ConnectionError("down")
 
-    monkeypatch.setitem(health.CHECKS, "cache", broken)
+
+@pytest.mark.django_db
+def test_ready_is_503_naming_a_failed_database(client, monkeypatch):
+    monkeypatch.setitem(health.CHECKS, "database", _broken)
     response = client.get("/health/ready")
     assert response.status_code == 503
-    assert response.json() == {"database": "ok", "cache": "error", "failing": ["cache"]}
+    assert response.json() == {"database": "error", "cache": "ok", "failing": ["database"]}
+
+
+@pytest.mark.django_db
+def test_a_cache_outage_degrades_but_stays_ready(client, monkeypatch):
+    monkeypatch.setitem(health.CHECKS, "cache", _broken)
+    response = client.get("/health/ready")
+    assert response.status_code == 200
+    assert response.json() == {"database": "ok", "cache": "error", "degraded": ["cache"]}
 
 
 @pytest.mark.django_db

@@ -1,0 +1,62 @@
+"""Reads of account data that are more than one ORM call, always scoped to one user."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone
+
+from .cache import api_time
+from .models import AuditEvent, AuthSession, User
+
+
+def _time(value: Any) -> str | None:
+    return api_time(value) if value else None
+
+
+def user_export(*, user_id: Any) -> dict[str, Any]:
+    """Everything the service stores about a user, for `GET /users/me/export`.
+
+    Secrets are left out (password hash, refresh-token hashes); everything else is in.
+    """
+    user = User.objects.prefetch_related("groups").get(id=user_id)
+    sessions = AuthSession.objects.filter(user_id=user_id).order_by("-created_at")
+    audit = AuditEvent.objects.filter(user_id=user_id).order_by("-created_at")
+    return {
+        "exported_at": api_time(timezone.now()),
+        "profile": {
+            "id": str(user.id),
+            "username": user.username,
+            "email": user.email,
+            "full_name": user.full_name,
+            "is_active": user.is_active,
+            "is_admin": user.is_admin,
+            "created_at": _time(user.created_at),
+            "updated_at": _time(user.updated_at),
+            "deleted_at": _time(user.deleted_at),
+            "last_login": _time(user.last_login),
+        },
+        "roles": user.roles,
+        "sessions": [
+            {
+                "id": str(s.id),
+                "created_at": _time(s.created_at),
+                "last_used_at": _time(s.last_used_at),
+                "expires_at": _time(s.expires_at),
+                "revoked_at": _time(s.revoked_at),
+                "ip": s.ip,
+                "user_agent": s.user_agent,
+            }
+            for s in sessions
+        ],
+        "security_events": [
+            {
+                "kind": e.kind,
+                "created_at": _time(e.created_at),
+                "ip": e.ip,
+                "user_agent": e.user_agent,
+                "detail": e.detail,
+            }
+            for e in audit[:1000]
+        ],
+    }

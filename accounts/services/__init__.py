@@ -1,0 +1,79 @@
+"""Business rules for accounts, one module per concern; import them from here.
+
+Views, admin actions, management commands and tasks all call these
+functions, so every path has the same effects (cache, sessions, events,
+audit). Field problems are raised as Django `ValidationError`s with a
+message dict; everything else as `config.errors.ServiceError`.
+"""
+
+from .audit import Kind, audit_record
+from .lockout import lockout_is_locked, lockout_unlock_user
+from .passwords import (
+    password_change,
+    password_reset_confirm,
+    password_reset_request,
+    password_reset_send,
+)
+from .sessions import (
+    LOGIN_FAILED,
+    TokenPair,
+    access_token_verify,
+    live,
+    login,
+    session_open,
+    session_refresh,
+    session_revoke,
+    session_touch,
+    sessions_revoke_all,
+)
+from .users import (
+    ensure_admin,
+    new_user_payload,
+    user_admin_update,
+    user_create,
+    user_delete_self,
+    user_get,
+    user_restore,
+    user_restore_self,
+    user_set_active,
+    user_set_roles,
+    user_soft_delete,
+    user_update,
+    users_purge_deleted,
+    validate_password_for,
+)
+
+__all__ = [
+    "LOGIN_FAILED",
+    "Kind",
+    "TokenPair",
+    "access_token_verify",
+    "audit_record",
+    "ensure_admin",
+    "live",
+    "lockout_is_locked",
+    "lockout_unlock_user",
+    "login",
+    "new_user_payload",
+    "password_change",
+    "password_reset_confirm",
+    "password_reset_request",
+    "password_reset_send",
+    "session_open",
+    "session_refresh",
+    "session_revoke",
+    "session_touch",
+    "sessions_revoke_all",
+    "user_admin_update",
+    "user_create",
+    "user_delete_self",
+    "user_get",
+    "user_restore",
+    "user_restore_self",
+    "user_set_active",
+    "user_set_roles",
+    "user_soft_delete",
+    "user_update",
+    "users_purge_deleted",
+    "validate_password_for",
+]

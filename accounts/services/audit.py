@@ -1,0 +1,27 @@
+"""The audit log of security events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from config.request_context import current_request_meta
+
+from ..models import AuditEvent
+
+Kind = AuditEvent.Kind
+
+
+def audit_record(kind: str, *, user_id: Any = None, actor_id: Any = None, **detail: Any) -> AuditEvent:
+    """Write one audit row with the current request's address and user agent.
+
+    `detail` is small JSON: ids, reasons, field names. Never a password or a token.
+    """
+    meta = current_request_meta()
+    return AuditEvent.objects.create(
+        kind=kind,
+        user_id=user_id,
+        actor_id=actor_id,
+        ip=meta.ip if meta else None,
+        user_agent=meta.user_agent if meta else "",
+        detail=detail,
+    )

@@ -1,0 +1,80 @@
+"""Brute-force lockout of password login, per account.
+
+Written by hand rather than with django-axes: axes keys its counters by the
+login name as typed, so "alice", "ALICE" and alice's email would be three
+counters; ours count per account, whichever name is used, and also per unknown
+name (so a locked answer cannot tell a real account from a made-up one). The
+counters live in the database, so a cache outage never reads as "not locked".
+
+Rules (API.md): `LOGIN_MAX_ATTEMPTS` failures lock password login for
+`LOGIN_LOCKOUT_SECONDS`, even with the right password; a success resets the
+count; failures during a lockout do not extend it.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from config.errors import ServiceError
+
+from ..models import LoginLockout, User
+from .audit import Kind, audit_record
+
+
+def lockout_key(*, user: User | None, identifier: str) -> str:
+    return f"user:{user.id}" if user is not None else f"name:{identifier.strip().lower()[:290]}"
+
+
+def lockout_check(*, key: str) -> None:
+    """Raise 429 with `Retry-After` while `key` is locked."""
+    locked_until = LoginLockout.objects.filter(key=key).values_list("locked_until", flat=True).first()
+    now = timezone.now()
+    if locked_until is not None and locked_until > now:
+        seconds = max(1, math.ceil((locked_until - now).total_seconds()))
+        raise ServiceError(
+            "Too many failed logins. Try again later.",
+            code="locked_out",
+            status_code=429,
+            headers={"Retry-After": str(seconds)},
+        )
+
+
+@transaction.atomic
+def lockout_record_failure(*, key: str, user: User | None) -> bool:
+    """Count a failure; True when this failure started a lockout."""
+    row, _ = LoginLockout.objects.select_for_update().get_or_create(key=key, defaults={"user": user})
+    now = timezone.now()
+    if row.locked_until is not None:
+        if row.locked_until > now:
+            return False  # locked already: not counted, so the lockout is not extended
+        row.failures, row.locked_until = 0, None  # an expired lockout starts a fresh count
+    row.failures += 1
+    started = row.failures >= settings.LOGIN_MAX_ATTEMPTS
+    if started:
+        row.locked_until = now + timedelta(seconds=settings.LOGIN_LOCKOUT_SECONDS)
+    row.save()
+    if started and user is not None:
+        audit_record(Kind.LOCKOUT, user_id=user.id, failures=row.failures)
+    return started
+
+
+def lockout_reset(*, key: str) -> None:
+    LoginLockout.objects.filter(key=key).delete()
+
+
+def lockout_unlock_user(*, user_id: Any, actor_id: Any = None) -> bool:
+    """An administrator lifts a user's lockout; True if there was one."""
+    deleted, _ = LoginLockout.objects.filter(key=f"user:{user_id}").delete()
+    if deleted:
+        audit_record(Kind.UNLOCK, user_id=user_id, actor_id=actor_id)
+    return bool(deleted)
+
+
+def lockout_is_locked(*, user_id: Any) -> bool:
+    return LoginLockout.objects.filter(key=f"user:{user_id}", locked_until__gt=timezone.now()).exists()

@@ -1,0 +1,96 @@
+"""Password change, and reset by an emailed link (Django's token generator)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.tokens import default_token_generator
+from django.core.exceptions import ValidationError
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
+
+from config.errors import ServiceError
+
+from ..models import User
+from .audit import Kind, audit_record
+from .lockout import lockout_unlock_user
+from .sessions import sessions_revoke_all
+from .users import validate_password_for
+
+
+def _set_password(user: User, new_password: str) -> None:
+    validate_password_for(new_password, username=user.username, email=user.email, full_name=user.full_name)
+    user.set_password(new_password)
+    user.save(update_fields=["password", "updated_at"])
+
+
+@transaction.atomic
+def password_change(*, user_id: Any, session_id: Any, old_password: str, new_password: str) -> None:
+    """Change the password; every other session of the user ends."""
+    user = User.objects.select_for_update().get(id=user_id)
+    if not user.check_password(old_password):
+        raise ValidationError({"old_password": ["The password is not correct."]})
+    _set_password(user, new_password)
+    sessions_revoke_all(user_id=user.id, reason="password_changed", except_session_id=session_id)
+    audit_record(Kind.PASSWORD_CHANGED, user_id=user.id)
+
+
+def password_reset_request(*, email: str) -> None:
+    """Queue the reset mail if the address belongs to a live account; silent otherwise."""
+    from ..tasks import send_password_reset_email
+
+    user = User.objects.by_login(email).filter(is_active=True, deleted_at__isnull=True).first()
+    if user is None or "@" not in email:
+        return
+    audit_record(Kind.PASSWORD_RESET_REQUESTED, user_id=user.id)
+    # The task makes the token itself: no secret travels through the broker.
+    user_id = str(user.id)
+    transaction.on_commit(lambda: send_password_reset_email.delay(user_id))
+
+
+def password_reset_link(user: User) -> str:
+    uid = urlsafe_base64_encode(force_bytes(str(user.id)))
+    token = default_token_generator.make_token(user)
+    return settings.PASSWORD_RESET_URL.format(uid=uid, token=token)
+
+
+def password_reset_send(*, user_id: Any) -> None:
+    """Render and send the reset mail (text and HTML)."""
+    user = User.objects.filter(id=user_id, is_active=True, deleted_at__isnull=True).first()
+    if user is None:
+        return
+    context = {"user": user, "link": password_reset_link(user)}
+    message = EmailMultiAlternatives(
+        subject="Reset your password",
+        body=render_to_string("accounts/email/password_reset.txt", context),
+        to=[user.email],
+    )
+    message.attach_alternative(render_to_string("accounts/email/password_reset.html", context), "text/html")
+    message.send()
+
+
+INVALID_LINK = "The reset link is invalid or has expired."
+
+
+@transaction.atomic
+def password_reset_confirm(*, uid: str, token: str, new_password: str) -> None:
+    """Set a new password from a reset link; every session ends and any lockout lifts."""
+    try:
+        user_id = urlsafe_base64_decode(uid).decode()
+        user = (
+            User.objects.select_for_update()
+            .filter(id=user_id, is_active=True, deleted_at__isnull=True)
+            .first()
+        )
+    except (ValueError, ValidationError, UnicodeDecodeError):
+        user = None
+    if user is None or not default_token_generator.check_token(user, token):
+        raise ServiceError(INVALID_LINK, code="invalid_token")
+    _set_password(user, new_password)  # changes the hash, so the link cannot be used twice
+    sessions_revoke_all(user_id=user.id, reason="password_reset")
+    lockout_unlock_user(user_id=user.id)
+    audit_record(Kind.PASSWORD_RESET, user_id=user.id)

@@ -1,0 +1,217 @@
+"""Login, sessions and tokens: open, refresh (single use, theft detection), revoke, verify."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.hashers import make_password
+from django.db import transaction
+from django.utils import timezone
+from rest_framework_simplejwt.exceptions import TokenError
+
+from config.errors import AuthenticationFailed, NotFound
+
+from .. import cache as auth_cache
+from ..models import AuthSession, User
+from ..tokens import SessionAccessToken, SessionRefreshToken, hash_token, make_token_pair
+from .audit import Kind, audit_record
+from .lockout import lockout_check, lockout_key, lockout_record_failure, lockout_reset
+
+logger = logging.getLogger(__name__)
+
+LOGIN_FAILED = "Invalid username or password."
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access: str
+    refresh: str
+    expires_in: int
+    session_id: str
+
+
+def password_matches(user: User | None, password: str) -> bool:
+    """Check a password, taking about the same time whether or not the user exists."""
+    if user is None:
+        make_password(password)  # hash anyway: an unknown name is not told apart by timing
+        return False
+    return user.check_password(password)  # also upgrades an old hash to the first hasher
+
+
+def login(*, identifier: str, password: str, ip: str | None, user_agent: str) -> TokenPair:
+    """Password login: lockout first (even the right password is refused), then the check.
+
+    Unknown user, wrong password, inactive or deleted account: one answer.
+    """
+    user = User.objects.by_login(identifier).first()
+    key = lockout_key(user=user, identifier=identifier)
+    lockout_check(key=key)
+    if not password_matches(user, password):
+        lockout_record_failure(key=key, user=user)
+        audit_record(Kind.LOGIN_FAILED, user_id=user.id if user else None)
+        raise AuthenticationFailed(LOGIN_FAILED, code="invalid_credentials")
+    assert user is not None
+    if not user.is_active or user.deleted_at is not None:
+        audit_record(Kind.LOGIN_FAILED, user_id=user.id, reason="inactive")
+        raise AuthenticationFailed(LOGIN_FAILED, code="invalid_credentials")
+    lockout_reset(key=key)
+    pair = session_open(user=user, ip=ip, user_agent=user_agent)
+    audit_record(Kind.LOGIN, user_id=user.id, session_id=pair.session_id)
+    return pair
+
+
+@transaction.atomic
+def session_open(*, user: User, ip: str | None, user_agent: str) -> TokenPair:
+    """Open a session and its first token pair; evict the least recently used beyond the limit."""
+    # One login at a time per user, so two at once cannot both stay under the limit.
+    User.objects.select_for_update().filter(id=user.id).values_list("id", flat=True).first()
+    now = timezone.now()
+    session = AuthSession(
+        user=user,
+        created_at=now,
+        last_used_at=now,
+        ip=ip,
+        user_agent=user_agent,
+        expires_at=now + timedelta(days=settings.SESSION_MAX_AGE_DAYS),
+    )
+    access, refresh, expires_in = make_token_pair(
+        user_id=str(user.id),
+        session_id=str(session.id),
+        roles=user.roles,
+        session_expires_at=session.expires_at,
+    )
+    session.refresh_token_hash = hash_token(refresh)
+    session.save(force_insert=True)
+
+    overflow = list(
+        AuthSession.objects.active()
+        .filter(user=user)
+        .order_by("-last_used_at", "-created_at")
+        .values_list("id", flat=True)[settings.MAX_ACTIVE_SESSIONS :]
+    )
+    if overflow:
+        _revoke(AuthSession.objects.filter(id__in=overflow), reason="session_limit")
+
+    auth_cache.store_session(session)
+    auth_cache.refresh_user(user.id)
+    transaction.on_commit(lambda: auth_cache.mark_touched(session.id))
+    return TokenPair(access, refresh, expires_in, str(session.id))
+
+
+def _revoke(sessions: Any, *, reason: str) -> int:
+    """Revoke the still-active sessions of a queryset; returns how many."""
+    now = timezone.now()
+    rows = list(sessions.filter(revoked_at__isnull=True).values_list("id", "user_id", "expires_at"))
+    if not rows:
+        return 0
+    count = AuthSession.objects.filter(id__in=[r[0] for r in rows], revoked_at__isnull=True).update(
+        revoked_at=now, revoke_reason=reason
+    )
+    auth_cache.store_revoked_sessions([(str(sid), str(uid), exp) for sid, uid, exp in rows])
+    return count
+
+
+@transaction.atomic
+def session_revoke(*, session_id: Any, user_id: Any, reason: str = "revoked", actor_id: Any = None) -> None:
+    """Revoke one of the user's sessions; 404 if it is not theirs."""
+    sessions = AuthSession.objects.filter(id=session_id, user_id=user_id)
+    if not sessions.exists():
+        raise NotFound("Session not found.")
+    if _revoke(sessions, reason=reason):
+        kind = Kind.LOGOUT if reason == "logout" else Kind.SESSION_REVOKED
+        audit_record(kind, user_id=user_id, actor_id=actor_id, session_id=str(session_id), reason=reason)
+
+
+@transaction.atomic
+def sessions_revoke_all(
+    *, user_id: Any, reason: str, except_session_id: Any = None, actor_id: Any = None
+) -> int:
+    sessions = AuthSession.objects.filter(user_id=user_id)
+    if except_session_id is not None:
+        sessions = sessions.exclude(id=except_session_id)
+    count = _revoke(sessions, reason=reason)
+    if count:
+        audit_record(Kind.SESSION_REVOKED, user_id=user_id, actor_id=actor_id, count=count, reason=reason)
+    return count
+
+
+def _refresh_claims(raw: str) -> tuple[str, str]:
+    try:
+        token = SessionRefreshToken(raw)  # type: ignore[arg-type]
+        return str(token["sid"]), str(token["sub"])
+    except (TokenError, KeyError):
+        raise AuthenticationFailed("Token is invalid or expired.", code="token_not_valid") from None
+
+
+def session_refresh(*, refresh: str) -> TokenPair:
+    """Spend a refresh token for a new pair. A spent token again revokes the session."""
+    session_id, user_id = _refresh_claims(refresh)
+    user = User.objects.filter(id=user_id).prefetch_related("groups").first()
+    session = AuthSession.objects.filter(id=session_id, user_id=user_id).first()
+    if user is None or session is None:
+        raise AuthenticationFailed("Token is invalid or expired.", code="token_not_valid")
+    if not session.is_active or not user.is_active or user.deleted_at is not None:
+        raise AuthenticationFailed("The session has ended.", code="session_revoked")
+
+    access, new_refresh, expires_in = make_token_pair(
+        user_id=user_id,
+        session_id=session_id,
+        roles=sorted(g.name for g in user.groups.all()),
+        session_expires_at=session.expires_at,
+    )
+    now = timezone.now()
+    with transaction.atomic():
+        # The conditional update is the lock: of two refreshes with one token,
+        # exactly one matches the stored hash.
+        won = AuthSession.objects.filter(
+            id=session_id,
+            refresh_token_hash=hash_token(refresh),
+            revoked_at__isnull=True,
+            expires_at__gt=now,
+        ).update(refresh_token_hash=hash_token(new_refresh), last_used_at=now)
+    if won:
+        auth_cache.mark_touched(session_id)
+        return TokenPair(access, new_refresh, expires_in, session_id)
+
+    with transaction.atomic():
+        revoked = _revoke(AuthSession.objects.filter(id=session_id), reason="refresh_reuse")
+        if revoked:
+            audit_record(Kind.TOKEN_REUSE, user_id=user_id, session_id=session_id)
+    if revoked:
+        logger.warning("Refresh token reuse: session %s of user %s revoked", session_id, user_id)
+    raise AuthenticationFailed(
+        "The refresh token was already used; the session is revoked.", code="token_reused"
+    )
+
+
+def live(state: auth_cache.AuthState, user_id: str) -> bool:
+    return (
+        state.session is not None
+        and state.session.is_live
+        and state.session.user_id == user_id
+        and state.principal is not None
+        and state.principal.can_authenticate
+    )
+
+
+def access_token_verify(*, token: str) -> dict[str, Any]:
+    """Claims of a live access token (its session live, its user active), else 401."""
+    try:
+        access = SessionAccessToken(token)  # type: ignore[arg-type]
+        session_id, user_id = str(access["sid"]), str(access["sub"])
+    except (TokenError, KeyError):
+        raise AuthenticationFailed("Token is invalid or expired.", code="token_not_valid") from None
+    state = auth_cache.load_auth_state(session_id=session_id, user_id=user_id)
+    if not live(state, user_id):
+        raise AuthenticationFailed("The session has ended.", code="session_revoked")
+    return {"valid": True, "user_id": user_id, "session_id": session_id, "exp": access["exp"]}
+
+
+def session_touch(*, session_id: str) -> None:
+    """Record use of a session (at most every `SESSION_TOUCH_SECONDS`)."""
+    AuthSession.objects.filter(id=session_id, revoked_at__isnull=True).update(last_used_at=timezone.now())
+    auth_cache.mark_touched(session_id)

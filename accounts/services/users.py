@@ -1,0 +1,315 @@
+"""Accounts: create, update, roles, activity, soft delete, restore, purge, first admin.
+
+Every change that other services care about stores its event in the same
+transaction (`notifications.services.event_emit`); every change to what the
+auth cache holds refreshes it after commit.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import password_validation
+from django.contrib.auth.hashers import make_password
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from config.errors import AuthenticationFailed, NotFound, ServiceError
+from notifications.services import event_emit
+
+from .. import cache as auth_cache
+from ..models import ROLE_ADMIN, ROLE_USER, User, normalize_email
+from .audit import Kind, audit_record
+from .sessions import LOGIN_FAILED, password_matches, sessions_revoke_all
+
+
+def _check_unique(*, username: str | None, email: str | None, exclude_id: Any = None) -> None:
+    errors: dict[str, list[str]] = {}
+    others = User.objects.exclude(id=exclude_id) if exclude_id else User.objects.all()
+    if username is not None and others.alias(u=Lower("username")).filter(u=username.lower()).exists():
+        errors["username"] = ["A user with that username already exists."]
+    if email is not None and others.filter(email=email).exists():
+        errors["email"] = ["A user with that email already exists."]
+    if errors:
+        raise ValidationError(errors)
+
+
+def _resolve_groups(roles: Iterable[str]) -> list[Group]:
+    names = sorted(set(roles))
+    groups = list(Group.objects.filter(name__in=names))
+    missing = sorted(set(names) - {g.name for g in groups})
+    if missing:
+        raise ValidationError({"roles": [f"Unknown role: {name}." for name in missing]})
+    return groups
+
+
+def _save_unique(user: User, **kwargs: Any) -> None:
+    """Save; a unique index that fires anyway (a race) is a field error, not a 500."""
+    try:
+        with transaction.atomic():
+            user.save(**kwargs)
+    except IntegrityError:
+        _check_unique(username=user.username, email=user.email, exclude_id=user.id)
+        raise
+
+
+def validate_password_for(password: str, *, username: str, email: str, full_name: str = "") -> None:
+    probe = User(username=username, email=email, full_name=full_name)
+    try:
+        password_validation.validate_password(password, probe)
+    except ValidationError as exc:
+        raise ValidationError({"password": list(exc.messages)}) from None
+
+
+@transaction.atomic
+def user_create(
+    *,
+    username: str,
+    email: str,
+    password: str | None,
+    full_name: str = "",
+    roles: Iterable[str] | None = None,
+    is_active: bool = True,
+    is_superuser: bool = False,
+    validate_password: bool = True,
+    actor_id: Any = None,
+) -> User:
+    """Create an account with its roles (`user` when none are given)."""
+    email = normalize_email(email)
+    _check_unique(username=username, email=email)
+    if password is not None and validate_password:
+        validate_password_for(password, username=username, email=email, full_name=full_name)
+    groups = _resolve_groups(roles or [ROLE_USER])
+    user = User(
+        username=username, email=email, full_name=full_name, is_active=is_active, is_superuser=is_superuser
+    )
+    user.password = make_password(password)  # None gives an unusable password
+    user.is_staff = is_superuser or any(g.name == ROLE_ADMIN for g in groups)
+    _save_unique(user, force_insert=True)
+    user.groups.set(groups)
+    event_emit(name="new_user", payload=new_user_payload(user))
+    audit_record(Kind.REGISTERED, user_id=user.id, actor_id=actor_id)
+    return user
+
+
+def new_user_payload(user: User) -> dict[str, Any]:
+    return {
+        "user_id": str(user.id),
+        "username": user.username,
+        "full_name": user.full_name,
+        "email": user.email,
+        "created_at": user.created_at.isoformat(),
+    }
+
+
+def user_get(*, user_id: Any) -> User:
+    try:
+        return User.objects.get(id=user_id)
+    except (User.DoesNotExist, ValidationError, ValueError):
+        raise NotFound("User not found.") from None
+
+
+@transaction.atomic
+def user_update(
+    *,
+    user_id: Any,
+    username: str | None = None,
+    email: str | None = None,
+    full_name: str | None = None,
+    actor_id: Any = None,
+) -> User:
+    """The profile fields a user may change about themselves."""
+    user = User.objects.select_for_update().get(id=user_id)
+    if email is not None:
+        email = normalize_email(email)
+    _check_unique(
+        username=username if username is not None and username.lower() != user.username.lower() else None,
+        email=email if email is not None and email != user.email else None,
+        exclude_id=user.id,
+    )
+    changed = []
+    for field, value in (("username", username), ("email", email), ("full_name", full_name)):
+        if value is not None and getattr(user, field) != value:
+            setattr(user, field, value)
+            changed.append(field)
+    if changed:
+        _save_unique(user, update_fields=[*changed, "updated_at"])
+        event_emit(
+            name="user_updated", payload={"user_id": str(user.id), **{f: getattr(user, f) for f in changed}}
+        )
+        audit_record(Kind.PROFILE_UPDATED, user_id=user.id, actor_id=actor_id, fields=changed)
+        auth_cache.refresh_user(user.id)
+    return user
+
+
+@transaction.atomic
+def user_admin_update(
+    *,
+    user_id: Any,
+    actor_id: Any = None,
+    is_active: bool | None = None,
+    roles: Iterable[str] | None = None,
+    **profile: Any,
+) -> User:
+    """An administrator's edit: the profile fields, activity and roles."""
+    user = user_update(user_id=user_id, actor_id=actor_id, **profile)
+    if roles is not None:
+        user_set_roles(user=user, roles=roles, actor_id=actor_id)
+    if is_active is not None and is_active != user.is_active:
+        user_set_active(user=user, is_active=is_active, actor_id=actor_id)
+    return user
+
+
+@transaction.atomic
+def user_set_roles(*, user: User, roles: Iterable[str], actor_id: Any = None) -> User:
+    """Replace the user's roles; `admin` brings the Django admin (`is_staff`) with it."""
+    groups = _resolve_groups(roles)
+    before = user.roles
+    user.groups.set(groups)
+    after = sorted(g.name for g in groups)
+    if not user.is_superuser:
+        is_staff = ROLE_ADMIN in after
+        if is_staff != user.is_staff:
+            user.is_staff = is_staff
+            user.save(update_fields=["is_staff", "updated_at"])
+    if before != after:
+        event_emit(
+            name="role_changed", payload={"user_id": str(user.id), "roles": after, "previous_roles": before}
+        )
+        audit_record(
+            Kind.ROLE_CHANGED, user_id=user.id, actor_id=actor_id, roles=after, previous_roles=before
+        )
+    auth_cache.refresh_user(user.id)
+    return user
+
+
+@transaction.atomic
+def user_set_active(*, user: User, is_active: bool, actor_id: Any = None) -> User:
+    """Deactivation ends every session at once; reactivation opens none."""
+    user.is_active = is_active
+    user.save(update_fields=["is_active", "updated_at"])
+    if not is_active:
+        sessions_revoke_all(user_id=user.id, reason="deactivated", actor_id=actor_id)
+    event_emit(name="user_updated", payload={"user_id": str(user.id), "is_active": is_active})
+    audit_record(Kind.ACTIVATED if is_active else Kind.DEACTIVATED, user_id=user.id, actor_id=actor_id)
+    auth_cache.refresh_user(user.id)
+    return user
+
+
+@transaction.atomic
+def user_soft_delete(*, user_id: Any, actor_id: Any = None) -> User:
+    """Mark deleted and inactive, end every session; restorable for `ACCOUNT_RESTORE_DAYS`."""
+    user = User.objects.select_for_update().get(id=user_id)
+    if user.deleted_at is None:
+        user.deleted_at = timezone.now()
+        user.is_active = False
+        user.save(update_fields=["deleted_at", "is_active", "updated_at"])
+        sessions_revoke_all(user_id=user.id, reason="deleted", actor_id=actor_id)
+        event_emit(name="user_deleted", payload={"user_id": str(user.id), "deleted_at": user.deleted_at})
+        audit_record(Kind.DELETED, user_id=user.id, actor_id=actor_id)
+        auth_cache.refresh_user(user.id)
+    return user
+
+
+@transaction.atomic
+def user_delete_self(*, user_id: Any, password: str) -> User:
+    user = User.objects.get(id=user_id)
+    if not user.check_password(password):
+        raise ValidationError({"password": ["The password is not correct."]})
+    return user_soft_delete(user_id=user_id)
+
+
+def restore_deadline() -> Any:
+    """Accounts deleted before this moment can no longer be restored."""
+    return timezone.now() - timedelta(days=settings.ACCOUNT_RESTORE_DAYS)
+
+
+@transaction.atomic
+def user_restore(*, user_id: Any, actor_id: Any = None) -> User:
+    """Undo a soft delete within the window (an administrator, or `user_restore_self`)."""
+    user = User.objects.select_for_update().filter(id=user_id).first()
+    if user is None:
+        raise NotFound("User not found.")
+    if user.deleted_at is None:
+        raise ServiceError("The account is not deleted.", code="not_deleted")
+    if user.deleted_at <= restore_deadline():
+        raise ServiceError("The account was deleted too long ago to restore.", code="restore_expired")
+    user.deleted_at = None
+    user.is_active = True
+    user.save(update_fields=["deleted_at", "is_active", "updated_at"])
+    event_emit(name="user_restored", payload={"user_id": str(user.id)})
+    audit_record(Kind.RESTORED, user_id=user.id, actor_id=actor_id)
+    auth_cache.refresh_user(user.id)
+    return user
+
+
+def user_restore_self(*, identifier: str, password: str) -> User:
+    """`/auth/restore`: the owner, with the password, within the window.
+
+    Every refusal is the login's 401, so it tells nothing about the account.
+    """
+    user = User.objects.by_login(identifier).first()
+    if (
+        not password_matches(user, password)
+        or user is None
+        or user.deleted_at is None
+        or user.deleted_at <= restore_deadline()
+    ):
+        raise AuthenticationFailed(LOGIN_FAILED, code="invalid_credentials")
+    return user_restore(user_id=user.id)
+
+
+def users_purge_deleted() -> int:
+    """Remove for good the accounts deleted longer than `ACCOUNT_RESTORE_DAYS` ago."""
+    purged = 0
+    for user_id in (
+        User.objects.filter(deleted_at__lte=restore_deadline()).values_list("id", flat=True).iterator()
+    ):
+        with transaction.atomic():
+            deleted, _ = User.objects.filter(id=user_id, deleted_at__lte=restore_deadline()).delete()
+            if deleted:
+                audit_record(Kind.PURGED, detail_user_id=str(user_id))
+                purged += 1
+        auth_cache.refresh_user(user_id)
+    return purged
+
+
+def ensure_admin(*, stream: Any = None) -> User | None:
+    """Create the first administrator when there is no superuser yet.
+
+    Uses `ADMIN_USERNAME` / `ADMIN_EMAIL` / `ADMIN_PASSWORD`; without a
+    password one is generated and printed once, to the console only (never
+    to the log files). Safe when several processes start at once.
+    """
+    if User.objects.filter(is_superuser=True).exists():
+        return None
+    password = settings.ADMIN_PASSWORD
+    generated = not password
+    if generated:
+        password = secrets.token_urlsafe(16)
+    try:
+        user = user_create(
+            username=settings.ADMIN_USERNAME,
+            email=settings.ADMIN_EMAIL,
+            password=password,
+            roles=[ROLE_USER, ROLE_ADMIN],
+            is_superuser=True,
+            validate_password=not generated,
+        )
+    except (IntegrityError, ValidationError) as exc:
+        if User.objects.filter(is_superuser=True).exists():
+            return None  # another process got there first
+        raise ServiceError(f"Cannot create the admin account: {exc}", code="admin_not_created") from exc
+    out = stream or sys.stderr
+    out.write(f"Created admin account {user.username!r}")
+    out.write(f" with the generated password: {password}\n" if generated else ".\n")
+    out.flush()
+    return user

@@ -1,0 +1,35 @@
+"""Background work for accounts. Tasks take ids and call services."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
+
+from . import services
+from .models import AuditEvent, AuthSession
+
+
+@shared_task(autoretry_for=(OSError,), retry_backoff=True, retry_kwargs={"max_retries": 5})
+def send_password_reset_email(user_id: str) -> None:
+    services.password_reset_send(user_id=user_id)
+
+
+@shared_task
+def purge_deleted_accounts() -> int:
+    return services.users_purge_deleted()
+
+
+@shared_task
+def purge_old_records() -> dict[str, int]:
+    """Audit rows past `AUDIT_RETENTION_DAYS`; sessions ended over a week ago."""
+    now = timezone.now()
+    audit, _ = AuditEvent.objects.filter(
+        created_at__lt=now - timedelta(days=settings.AUDIT_RETENTION_DAYS)
+    ).delete()
+    old = now - timedelta(days=7)
+    sessions, _ = AuthSession.objects.filter(expires_at__lt=old).delete()
+    revoked, _ = AuthSession.objects.filter(revoked_at__lt=old).delete()
+    return {"audit_events": audit, "sessions": sessions + revoked}
