@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth.admin import GroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
+from django.contrib.auth.models import Group
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
@@ -16,7 +19,7 @@ from django.utils.html import format_html
 
 from config.errors import ServiceError
 
-from . import services
+from . import selectors, services
 from .models import AuditEvent, AuthSession, LoginLockout, Role, User
 
 
@@ -34,23 +37,24 @@ class LockedFilter(admin.SimpleListFilter):
         return queryset
 
 
+class SessionRevokeForm(forms.ModelForm):
+    revoke = forms.BooleanField(required=False, help_text="Revoke this session on save.")
+
+    class Meta:
+        model = AuthSession
+        fields: list[str] = []
+
+
 class AuthSessionInline(admin.TabularInline):
+    """The user's sessions; tick "revoke" and save to end one."""
+
     model = AuthSession
+    form = SessionRevokeForm
     extra = 0
     can_delete = False
-    fields = readonly_fields = (
-        "link",
-        "created_at",
-        "last_used_at",
-        "expires_at",
-        "ip",
-        "user_agent",
-        "revoked_at",
-        "revoke_reason",
-    )
-    ordering = ["-last_used_at"]
-    show_change_link = False
-    verbose_name_plural = "Sessions (revoke them from the Sessions page or with the action above)"
+    fields = ("link", "created_at", "last_used_at", "expires_at", "ip", "user_agent", "revoked_at", "revoke")
+    readonly_fields = ("link", "created_at", "last_used_at", "expires_at", "ip", "user_agent", "revoked_at")
+    ordering = ("-last_used_at",)
 
     @admin.display(description="Session")
     def link(self, obj: AuthSession) -> str:
@@ -122,12 +126,26 @@ class UserAdmin(DjangoUserAdmin):
         if change and was_active and not obj.is_active:
             services.user_set_active(user=obj, is_active=False, actor_id=request.user.pk)
 
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        if formset.model is not AuthSession:
+            super().save_formset(request, form, formset, change)
+            return
+        # Sessions are never edited here, only revoked, through the same service as the API.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        for session_form in formset.forms:
+            session = session_form.instance
+            if session_form.cleaned_data.get("revoke") and session.pk and session.revoked_at is None:
+                services.session_revoke(
+                    session_id=session.pk, user_id=session.user_id, reason="admin", actor_id=request.user.pk
+                )
+
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        # Roles are set by the service, not by the form's m2m save, so that the
+        # change is audited, emitted, keeps `is_staff` in step and refreshes the cache.
+        groups = form.cleaned_data.pop("groups", None)
         super().save_related(request, form, formsets, change)
-        user = form.instance
-        roles = [group.name for group in user.groups.all()] or ["user"]
-        # Keeps `is_staff` in step with the `admin` role and refreshes the cache.
-        services.user_set_roles(user=user, roles=roles, actor_id=request.user.pk)
+        roles = [group.name for group in groups] if groups else ["user"]
+        services.user_set_roles(user=form.instance, roles=roles, actor_id=request.user.pk)
 
     @admin.display(description="Audit log")
     def related(self, obj: User) -> str:
@@ -202,6 +220,30 @@ class AuthSessionAdmin(admin.ModelAdmin):
 class RoleAdmin(admin.ModelAdmin):
     list_display = ["group", "description"]
     search_fields = ["group__name"]
+
+    def save_model(self, request: HttpRequest, obj: Role, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        selectors.roles_forget()
+
+    def delete_model(self, request: HttpRequest, obj: Role) -> None:
+        super().delete_model(request, obj)
+        selectors.roles_forget()
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class RoleGroupAdmin(GroupAdmin):
+    """Django's group admin; a renamed or new group changes `GET /roles`."""
+
+    def save_model(self, request: HttpRequest, obj: Group, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        selectors.roles_forget()
+
+    def delete_model(self, request: HttpRequest, obj: Group) -> None:
+        super().delete_model(request, obj)
+        selectors.roles_forget()
 
 
 @admin.register(AuditEvent)

@@ -133,10 +133,10 @@ def _ttl() -> int:
     return settings.CACHE_TTL
 
 
-FAILED = object()  # what `_safe` returns when the cache raised
+FAILED = object()  # what `safe_call` returns when the cache raised
 
 
-def _safe(operation: str, func: Any, *args: Any, **kwargs: Any) -> Any:
+def safe_call(operation: str, func: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return func(*args, **kwargs)
     except Exception:  # the cache is an accelerator: its failure is never fatal
@@ -160,10 +160,10 @@ _pending_sessions: set[str] = set()
 def _write_session(session_id: str) -> None:
     session = AuthSession.objects.filter(id=session_id).only("user_id", "expires_at", "revoked_at").first()
     if session is None:
-        ok = _safe("delete", cache.delete, _session_key(session_id)) is not FAILED
+        ok = safe_call("delete", cache.delete, _session_key(session_id)) is not FAILED
     else:
         state = asdict(SessionState.from_session(session))
-        ok = _safe("set", cache.set, _session_key(session_id), state, _ttl()) is not FAILED
+        ok = safe_call("set", cache.set, _session_key(session_id), state, _ttl()) is not FAILED
     (_pending_sessions.discard if ok else _pending_sessions.add)(session_id)
 
 
@@ -181,13 +181,13 @@ def pending_writes() -> int:
 def load_auth_state(*, session_id: str, user_id: str) -> AuthState:
     """User and session for a request: one cache round trip when warm."""
     keys = [_user_key(user_id), _session_key(session_id), _touch_key(session_id)]
-    cached = _safe("get_many", cache.get_many, keys)
+    cached = safe_call("get_many", cache.get_many, keys)
     cache_up = cached is not FAILED
     if not cache_up:
         cached = {}
     elif _pending_users or _pending_sessions:
         _retry_pending()  # then read again: what was just fetched may be what the retry replaced
-        cached = _safe("get_many", cache.get_many, keys)
+        cached = safe_call("get_many", cache.get_many, keys)
         cached = {} if cached is FAILED else cached
     user_data = cached.get(keys[0])
     session_data = cached.get(keys[1])
@@ -227,17 +227,17 @@ def _fill(
         principal = Principal.from_cache(principal.to_cache(), session_id)
     if cache_up:
         for key, value in to_add.items():
-            _safe("add", cache.add, key, value, _ttl())
+            safe_call("add", cache.add, key, value, _ttl())
     return session_state, principal
 
 
 def _write_user(user_id: str) -> None:
     user = User.objects.filter(id=user_id).prefetch_related("groups").first()
     if user is None:
-        ok = _safe("delete", cache.delete, _user_key(user_id)) is not FAILED
+        ok = safe_call("delete", cache.delete, _user_key(user_id)) is not FAILED
     else:
         principal = Principal.from_user(user, sorted(g.name for g in user.groups.all()))
-        ok = _safe("set", cache.set, _user_key(user_id), principal.to_cache(), _ttl()) is not FAILED
+        ok = safe_call("set", cache.set, _user_key(user_id), principal.to_cache(), _ttl()) is not FAILED
     (_pending_users.discard if ok else _pending_users.add)(user_id)
 
 
@@ -248,7 +248,7 @@ def refresh_user(user_id: str | UUID) -> None:
 
 def _set_sessions(values: dict[str, SessionState]) -> None:
     data = {_session_key(sid): asdict(state) for sid, state in values.items()}
-    if _safe("set_many", cache.set_many, data, _ttl()) is FAILED:
+    if safe_call("set_many", cache.set_many, data, _ttl()) is FAILED:
         _pending_sessions.update(values)
     else:
         _pending_sessions.difference_update(values)
@@ -268,4 +268,4 @@ def store_revoked_sessions(sessions: list[tuple[str, str, datetime]]) -> None:
 
 
 def mark_touched(session_id: str | UUID) -> None:
-    _safe("set", cache.set, _touch_key(session_id), 1, settings.SESSION_TOUCH_SECONDS)
+    safe_call("set", cache.set, _touch_key(session_id), 1, settings.SESSION_TOUCH_SECONDS)

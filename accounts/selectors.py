@@ -4,10 +4,34 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth.models import Group
+from django.core.cache import cache
+from django.db import transaction
 from django.utils import timezone
 
-from .cache import api_time
+from .cache import FAILED, api_time, safe_call
 from .models import AuditEvent, AuthSession, User
+
+ROLES_CACHE_KEY = "roles:all"
+
+
+def roles_list() -> list[dict[str, str]]:
+    """Every role with its description; cached, dropped whenever a role changes."""
+    cached = safe_call("get", cache.get, ROLES_CACHE_KEY)
+    if cached is not None and cached is not FAILED:  # an outage is answered from the database
+        return list(cached)
+    roles = [
+        {"name": group.name, "description": getattr(getattr(group, "role", None), "description", "")}
+        for group in Group.objects.select_related("role").order_by("name")
+    ]
+    safe_call("set", cache.set, ROLES_CACHE_KEY, roles)
+    return roles
+
+
+def roles_forget() -> None:
+    """After commit, drop the cached role list (a role or its description changed)."""
+    # On failure, the TTL bounds how long a stale list can live.
+    transaction.on_commit(lambda: safe_call("delete", cache.delete, ROLES_CACHE_KEY))
 
 
 def _time(value: Any) -> str | None:

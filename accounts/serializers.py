@@ -140,3 +140,8 @@ class PasswordResetConfirmSerializer(serializers.Serializer):
 
 class DetailSerializer(serializers.Serializer):
     detail = serializers.CharField()
+
+
+class RoleSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    description = serializers.CharField()

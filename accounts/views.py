@@ -41,6 +41,7 @@ from .serializers import (
     RefreshedPairSerializer,
     RefreshSerializer,
     RegisterSerializer,
+    RoleSerializer,
     SessionSerializer,
     TokenPairSerializer,
     UserSerializer,
@@ -67,6 +68,8 @@ class PublicAPIView(APIView):
 
 
 class RegisterView(PublicAPIView):
+    """Create an account (role `user`). It does not log in: call `/auth/login` next."""
+
     throttle_classes = [RegisterAddressThrottle]
 
     @extend_schema(request=RegisterSerializer, responses={201: UserSerializer})
@@ -77,6 +80,12 @@ class RegisterView(PublicAPIView):
 
 
 class LoginView(PublicAPIView):
+    """Open a session: JSON `{username, password}` or the OAuth2 password form.
+
+    `username` may be the username or the email. Every failure is the same 401;
+    too many failures for one account lock it (429 with `Retry-After`).
+    """
+
     throttle_classes = [LoginAddressThrottle]
     parser_classes = [parsers.JSONParser, parsers.FormParser]
 
@@ -148,6 +157,9 @@ class PasswordResetConfirmView(PublicAPIView):
 
 
 class RefreshView(PublicAPIView):
+    """Spend a refresh token for a new pair. A refresh token works once: presenting a
+    spent one revokes its whole session."""
+
     @extend_schema(request=RefreshSerializer, responses={200: RefreshedPairSerializer})
     def post(self, request: Request) -> Response:
         data = _valid(RefreshSerializer, request)
@@ -163,6 +175,8 @@ class RefreshView(PublicAPIView):
 
 
 class VerifyView(PublicAPIView):
+    """For other services: is this access token live (session not revoked, user active)?"""
+
     @extend_schema(request=VerifySerializer, responses={200: VerifiedSerializer})
     def post(self, request: Request) -> Response:
         data = _valid(VerifySerializer, request)
@@ -170,6 +184,8 @@ class VerifyView(PublicAPIView):
 
 
 class LogoutView(APIView):
+    """End the session the access token belongs to; its tokens are refused from now on."""
+
     @extend_schema(request=None, responses={204: None})
     def post(self, request: Request) -> Response:
         caller = principal(request)
@@ -178,6 +194,8 @@ class LogoutView(APIView):
 
 
 class LogoutAllView(APIView):
+    """End every session of the caller."""
+
     @extend_schema(request=None, responses={204: None})
     def post(self, request: Request) -> Response:
         services.sessions_revoke_all(user_id=principal(request).id, reason="logout_all")
@@ -299,6 +317,14 @@ class UserViewSet(
             return Response(status=status.HTTP_204_NO_CONTENT)
         user = services.user_update(user_id=principal(request).id, **_valid(MeUpdateSerializer, request))
         return Response(UserSerializer(User.objects.prefetch_related("groups").get(id=user.id)).data)
+
+
+class RoleListView(APIView):
+    """The roles an account can have, with a description each."""
+
+    @extend_schema(responses={200: RoleSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        return Response(selectors.roles_list())
 
 
 def jwks_view(request: HttpRequest) -> JsonResponse:
