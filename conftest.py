@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from django.core.cache import cache
+from django.test import TestCase
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import UserFactory
@@ -19,6 +20,22 @@ def _fast_hasher_and_clean_cache(settings: Any) -> Any:
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture
+def commit_per_request(monkeypatch: Any) -> None:
+    """Run `transaction.on_commit` callbacks (cache writes, queued tasks) at the end of each request.
+
+    The `db` fixture keeps a test in one transaction that is rolled back, so
+    the callbacks would never run; in production each request commits and they do.
+    """
+    original = APIClient.request
+
+    def request(self: APIClient, **kwargs: Any) -> Any:
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            return original(self, **kwargs)
+
+    monkeypatch.setattr(APIClient, "request", request)
 
 
 @pytest.fixture

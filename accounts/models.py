@@ -16,11 +16,16 @@ ROLE_ADMIN = "admin"  # the roles themselves are created by migration 0002
 
 
 class UsernameValidator(RegexValidator):
-    """Letters, digits and . + - _ ; no "@", so a login name is a username or an email, never both."""
+    """ASCII letters, digits and . + - _
 
-    regex = r"^[\w.+-]+\Z"
-    message = "Enter a valid username: letters, digits and . + - _ only."
-    flags = 0
+    No "@", so a login name is a username or an email, never both. ASCII only,
+    so that no two usernames look alike (Cyrillic U+0430 against Latin "a") and
+    case-insensitive uniqueness is exact on every database (SQLite's LOWER()
+    folds ASCII only). Full names take any script.
+    """
+
+    regex = r"^[A-Za-z0-9_.+-]+\Z"
+    message = "Enter a valid username: English letters, digits and . + - _ only."
 
 
 def normalize_email(email: str) -> str:
@@ -82,7 +87,7 @@ class User(AbstractBaseUser, PermissionsMixin):
         max_length=150,
         unique=True,
         validators=[UsernameValidator()],
-        help_text="150 characters or fewer: letters, digits and . + - _",
+        help_text="150 characters or fewer: English letters, digits and . + - _",
     )
     email = models.EmailField(max_length=254, unique=True)
     full_name = models.CharField(max_length=255, blank=True)

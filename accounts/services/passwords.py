@@ -23,7 +23,9 @@ from .users import validate_password_for
 
 
 def _set_password(user: User, new_password: str) -> None:
-    validate_password_for(new_password, username=user.username, email=user.email, full_name=user.full_name)
+    validate_password_for(
+        new_password, username=user.username, email=user.email, full_name=user.full_name, field="new_password"
+    )
     user.set_password(new_password)
     user.save(update_fields=["password", "updated_at"])
 

@@ -61,12 +61,15 @@ def _save_unique(user: User, **kwargs: Any) -> None:
         raise
 
 
-def validate_password_for(password: str, *, username: str, email: str, full_name: str = "") -> None:
+def validate_password_for(
+    password: str, *, username: str, email: str, full_name: str = "", field: str = "password"
+) -> None:
+    """Django's validators (length, common, numeric, similarity); errors go to `field`."""
     probe = User(username=username, email=email, full_name=full_name)
     try:
         password_validation.validate_password(password, probe)
     except ValidationError as exc:
-        raise ValidationError({"password": list(exc.messages)}) from None
+        raise ValidationError({field: list(exc.messages)}) from None
 
 
 @transaction.atomic
