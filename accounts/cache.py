@@ -15,7 +15,6 @@ answers), never as "session fine".
 
 from __future__ import annotations
 
-import logging
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -25,12 +24,12 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from config.caching import FAILED, safe_call
+
 from .models import ROLE_ADMIN, AuthSession, User
 
 if TYPE_CHECKING:
     from uuid import UUID
-
-logger = logging.getLogger(__name__)
 
 
 def api_time(value: datetime) -> str:
@@ -131,17 +130,6 @@ def _touch_key(session_id: str | UUID) -> str:
 
 def _ttl() -> int:
     return settings.CACHE_TTL
-
-
-FAILED = object()  # what `safe_call` returns when the cache raised
-
-
-def safe_call(operation: str, func: Any, *args: Any, **kwargs: Any) -> Any:
-    try:
-        return func(*args, **kwargs)
-    except Exception:  # the cache is an accelerator: its failure is never fatal
-        logger.warning("cache %s failed", operation, exc_info=True)
-        return FAILED
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,9 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
-from .cache import FAILED, api_time, safe_call
+from config.caching import FAILED, safe_call
+
+from .cache import api_time
 from .models import AuditEvent, AuthSession, User
 
 ROLES_CACHE_KEY = "roles:all"

@@ -75,7 +75,7 @@ class RegisterView(PublicAPIView):
     @extend_schema(request=RegisterSerializer, responses={201: UserSerializer})
     def post(self, request: Request) -> Response:
         data = _valid(RegisterSerializer, request)
-        user = services.user_create(**data)
+        user = services.user_register(**data)
         return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
 
 

@@ -280,6 +280,10 @@ KAFKA_BOOTSTRAP_SERVERS = env_list("KAFKA_BOOTSTRAP_SERVERS")
 KAFKA_TOPIC_DATA = env.str("KAFKA_TOPIC_DATA", default="uploading_data")
 KAFKA_TOPIC_AI_REQUESTS = env.str("KAFKA_TOPIC_AI_REQUESTS", default="AI_handler")
 KAFKA_TOPIC_AI_RESULTS = env.str("KAFKA_TOPIC_AI_RESULTS", default="AI_handler_results")
+KAFKA_CONSUMER_GROUP = env.str("KAFKA_CONSUMER_GROUP", default="user-service")
+# How long the relay waits on an unreachable broker before leaving the rows for the next run.
+KAFKA_MAX_BLOCK_MS = env_int("KAFKA_MAX_BLOCK_MS", 5000)
+KAFKA_REQUEST_TIMEOUT_MS = env_int("KAFKA_REQUEST_TIMEOUT_MS", 10000)
 
 # --- Email --------------------------------------------------------------------
 _email = env.email_url("EMAIL_URL", default="consolemail://")
@@ -294,6 +298,9 @@ for _key in (
 ):
     if _key in _email:
         globals()[_key] = _email[_key]
+if _email["EMAIL_BACKEND"].endswith("filebased.EmailBackend"):
+    # filemail:///var/mail/x -> django-environ drops the leading "/": read the path from the URL as written.
+    EMAIL_FILE_PATH = "/" + env.str("EMAIL_URL").split("://", 1)[1].lstrip("/")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="no-reply@localhost")
 
 # --- Celery -------------------------------------------------------------------
@@ -313,6 +320,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "purge-deleted-accounts": {"task": "accounts.tasks.purge_deleted_accounts", "schedule": 3600.0},
     "purge-old-records": {"task": "accounts.tasks.purge_old_records", "schedule": 3600.0 * 6},
+    # The sweep: events whose after-commit relay failed (broker down) go out here.
+    "publish-outbox": {"task": "notifications.tasks.publish_outbox", "schedule": 10.0},
+    "purge-outbox": {"task": "notifications.tasks.purge_outbox", "schedule": 3600.0 * 6},
 }
 
 # --- i18n, static -------------------------------------------------------------

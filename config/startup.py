@@ -28,9 +28,12 @@ def _run_periodic_forever() -> None:
     """Celery beat's schedule, in-process, for the single-process embedded default."""
     from celery import current_app
 
-    next_run = {name: time.monotonic() + 60 for name in settings.CELERY_BEAT_SCHEDULE}
+    next_run = {
+        name: time.monotonic() + min(60.0, float(entry["schedule"]))  # type: ignore[arg-type]
+        for name, entry in settings.CELERY_BEAT_SCHEDULE.items()
+    }
     while True:
-        time.sleep(30)
+        time.sleep(5)
         for name, entry in settings.CELERY_BEAT_SCHEDULE.items():
             if time.monotonic() < next_run[name]:
                 continue

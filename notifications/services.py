@@ -1,21 +1,42 @@
-"""Events for other services (transactional outbox)."""
+"""Notifications to users, and events to other services (transactional outbox).
+
+`notify` is the one way any part of the service tells a user something;
+`event_emit` the one way it tells other services. Both write rows in the
+caller's transaction; email and publishing happen after commit, elsewhere.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
 from django.utils import timezone
 
-from .models import OutboxEvent
+from config.caching import FAILED, safe_call
+from config.errors import NotFound, ServiceError
+
+from .models import EMAIL_BY_DEFAULT, Broadcast, Kind, Notification, NotificationPreference, OutboxEvent
+
+# --- events -------------------------------------------------------------------
+
+
+def _publish_after_commit() -> None:
+    from .tasks import publish_outbox
+
+    publish_outbox.delay()
 
 
 def event_emit(*, name: str, payload: dict[str, Any], topic: str | None = None) -> OutboxEvent:
-    """Store an event in the current transaction; the relay publishes it after commit.
+    """Store an event in the current transaction: one INSERT, no network call.
 
-    Adds `event_id` and `occurred_at` to the payload. One INSERT, no network call.
+    Adds `event_id` (the row id) and `occurred_at`. With a Celery broker the
+    relay is queued once per transaction, after commit; in the embedded
+    default the periodic relay picks rows up (never from the request path).
     """
     event = OutboxEvent(topic=topic or settings.KAFKA_TOPIC_DATA, key=name)
     now = timezone.now()
@@ -23,4 +44,198 @@ def event_emit(*, name: str, payload: dict[str, Any], topic: str | None = None) 
     event.payload = json.loads(json.dumps(body, cls=DjangoJSONEncoder))
     event.created_at = now
     event.save(force_insert=True)
+    if not settings.CELERY_TASK_ALWAYS_EAGER:
+        connection = transaction.get_connection()
+        if not any(func is _publish_after_commit for _, func, _ in connection.run_on_commit):
+            transaction.on_commit(_publish_after_commit)
     return event
+
+
+# --- notifications --------------------------------------------------------------
+
+
+def _unread_key(user_id: Any) -> str:
+    return f"notif:unread:{user_id}"
+
+
+def unread_forget(user_ids: Iterable[Any]) -> None:
+    """After commit, drop the cached unread counts of these users."""
+    keys = [_unread_key(user_id) for user_id in user_ids]
+    transaction.on_commit(lambda: safe_call("delete_many", cache.delete_many, keys))
+
+
+def unread_count(*, user_id: Any) -> int:
+    """The user's unread count; cached, so polling it costs no query when warm."""
+    cached = safe_call("get", cache.get, _unread_key(user_id))
+    if isinstance(cached, int):
+        return cached
+    count = Notification.objects.filter(user_id=user_id, read_at__isnull=True).count()
+    if cached is not FAILED:
+        safe_call("add", cache.add, _unread_key(user_id), count)
+    return count
+
+
+def email_wanted(*, user_id: Any, kind: str) -> bool:
+    choice = (
+        NotificationPreference.objects.filter(user_id=user_id, kind=kind)
+        .values_list("email", flat=True)
+        .first()
+    )
+    return EMAIL_BY_DEFAULT.get(Kind(kind), False) if choice is None else choice
+
+
+def notify(
+    *, user_id: Any, kind: str, title: str, body: str = "", data: dict[str, Any] | None = None
+) -> Notification:
+    """Tell a user something: an in-app notification, emailed too if they keep the kind on."""
+    notification = Notification.objects.create(
+        user_id=user_id, kind=kind, title=title[:200], body=body, data=data or {}
+    )
+    unread_forget([user_id])
+    if email_wanted(user_id=user_id, kind=kind):
+        from .tasks import send_notification_emails
+
+        ids = [str(notification.id)]
+        transaction.on_commit(lambda: send_notification_emails.delay(ids))
+    return notification
+
+
+def _own(user_id: Any, notification_id: Any) -> Notification:
+    notification = Notification.objects.filter(id=notification_id, user_id=user_id).first()
+    if notification is None:
+        raise NotFound("Notification not found.")
+    return notification
+
+
+@transaction.atomic
+def notification_read(*, user_id: Any, notification_id: Any) -> Notification:
+    notification = _own(user_id, notification_id)
+    if notification.read_at is None:
+        notification.read_at = timezone.now()
+        notification.save(update_fields=["read_at"])
+        unread_forget([user_id])
+    return notification
+
+
+@transaction.atomic
+def notifications_read_all(*, user_id: Any) -> int:
+    count = Notification.objects.filter(user_id=user_id, read_at__isnull=True).update(read_at=timezone.now())
+    unread_forget([user_id])
+    return count
+
+
+@transaction.atomic
+def notification_delete(*, user_id: Any, notification_id: Any) -> None:
+    _own(user_id, notification_id).delete()
+    unread_forget([user_id])
+
+
+def preferences_get(*, user_id: Any) -> dict[str, dict[str, bool]]:
+    chosen = dict(NotificationPreference.objects.filter(user_id=user_id).values_list("kind", "email"))
+    return {kind.value: {"email": chosen.get(kind.value, EMAIL_BY_DEFAULT[kind])} for kind in Kind}
+
+
+@transaction.atomic
+def preferences_update(*, user_id: Any, changes: dict[str, bool]) -> dict[str, dict[str, bool]]:
+    for kind, email in changes.items():
+        NotificationPreference.objects.update_or_create(user_id=user_id, kind=kind, defaults={"email": email})
+    return preferences_get(user_id=user_id)
+
+
+def email_send(*, notification_ids: list[str]) -> int:
+    """Send the mails of these notifications (text and HTML) over one connection; once each."""
+    from django.core.mail import EmailMultiAlternatives, get_connection
+    from django.template.loader import render_to_string
+
+    notifications = list(
+        Notification.objects.filter(id__in=notification_ids, emailed_at__isnull=True)
+        .select_related("user")
+        .filter(user__is_active=True, user__deleted_at__isnull=True)
+    )
+    messages = []
+    for notification in notifications:
+        context = {"notification": notification, "user": notification.user}
+        message = EmailMultiAlternatives(
+            subject=notification.title,
+            body=render_to_string("notifications/email/notification.txt", context),
+            to=[notification.user.email],
+        )
+        message.attach_alternative(
+            render_to_string("notifications/email/notification.html", context), "text/html"
+        )
+        messages.append(message)
+    if not messages:
+        return 0
+    with get_connection() as connection:
+        sent = connection.send_messages(messages) or 0
+    Notification.objects.filter(id__in=[n.id for n in notifications]).update(emailed_at=timezone.now())
+    return sent
+
+
+# --- broadcast ---------------------------------------------------------------------
+
+BROADCAST_BATCH = 1000
+
+
+@transaction.atomic
+def broadcast_create(
+    *, title: str, body: str, user_ids: list[str] | None = None, role: str = "", created_by: Any = None
+) -> Broadcast:
+    """Record an announcement; a task fans it out after commit, in batches."""
+    from django.contrib.auth.models import Group
+
+    if role and not Group.objects.filter(name=role).exists():
+        raise ServiceError(f"Unknown role: {role}.", code="unknown_role")
+    broadcast = Broadcast.objects.create(
+        title=title, body=body, role=role, user_ids=[str(u) for u in user_ids or []], created_by_id=created_by
+    )
+    from .tasks import broadcast_fanout
+
+    broadcast_id = str(broadcast.id)
+    transaction.on_commit(lambda: broadcast_fanout.delay(broadcast_id))
+    return broadcast
+
+
+def broadcast_fanout_batch(*, broadcast_id: Any, after_id: str | None = None) -> str | None:
+    """Notify the next batch of recipients (keyset over user ids); the last id, or None when done."""
+    from accounts.models import User
+
+    broadcast = Broadcast.objects.get(id=broadcast_id)
+    users = User.objects.filter(is_active=True, deleted_at__isnull=True).order_by("id")
+    if broadcast.role:
+        users = users.filter(groups__name=broadcast.role)
+    if broadcast.user_ids:
+        users = users.filter(id__in=broadcast.user_ids)
+    if after_id:
+        users = users.filter(id__gt=after_id)
+    batch = [str(uid) for uid in users.values_list("id", flat=True)[:BROADCAST_BATCH]]
+    if not batch:
+        Broadcast.objects.filter(id=broadcast_id).update(finished_at=timezone.now())
+        return None
+    with transaction.atomic():
+        created = Notification.objects.bulk_create(
+            [
+                Notification(
+                    user_id=uid,
+                    kind=Kind.BROADCAST,
+                    title=broadcast.title,
+                    body=broadcast.body,
+                    data={"broadcast_id": str(broadcast.id)},
+                )
+                for uid in batch
+            ]
+        )
+        opted_out = {
+            str(uid)
+            for uid in NotificationPreference.objects.filter(
+                user_id__in=batch, kind=Kind.BROADCAST, email=False
+            ).values_list("user_id", flat=True)
+        }
+        to_email = [str(n.id) for n in created if str(n.user_id) not in opted_out]
+        Broadcast.objects.filter(id=broadcast_id).update(recipients=broadcast.recipients + len(created))
+        unread_forget(batch)
+        if to_email:
+            from .tasks import send_notification_emails
+
+            transaction.on_commit(lambda: send_notification_emails.delay(to_email))
+    return batch[-1]

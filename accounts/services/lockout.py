@@ -22,6 +22,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.errors import ServiceError
+from notifications.models import Kind as NotificationKind
+from notifications.services import notify
 
 from ..models import LoginLockout, User
 from .audit import Kind, audit_record
@@ -61,6 +63,14 @@ def lockout_record_failure(*, key: str, user: User | None) -> bool:
     row.save()
     if started and user is not None:
         audit_record(Kind.LOCKOUT, user_id=user.id, failures=row.failures)
+        notify(
+            user_id=user.id,
+            kind=NotificationKind.SECURITY,
+            title="Your account was locked after failed logins",
+            body=f"{row.failures} failed logins in a row: password login is paused for "
+            f"{settings.LOGIN_LOCKOUT_SECONDS // 60} minutes. If it was not you, reset your password.",
+            data={"event": "lockout"},
+        )
     return started
 
 

@@ -14,6 +14,8 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 
 from config.errors import ServiceError
+from notifications.models import Kind as NotificationKind
+from notifications.services import notify
 
 from ..models import User
 from .audit import Kind, audit_record
@@ -39,6 +41,18 @@ def password_change(*, user_id: Any, session_id: Any, old_password: str, new_pas
     _set_password(user, new_password)
     sessions_revoke_all(user_id=user.id, reason="password_changed", except_session_id=session_id)
     audit_record(Kind.PASSWORD_CHANGED, user_id=user.id)
+    _notify_password_changed(user.id)
+
+
+def _notify_password_changed(user_id: Any) -> None:
+    notify(
+        user_id=user_id,
+        kind=NotificationKind.SECURITY,
+        title="Your password was changed",
+        body="Your password was changed and your other sessions were ended. "
+        "If it was not you, reset your password at once.",
+        data={"event": "password_changed"},
+    )
 
 
 def password_reset_request(*, email: str) -> None:
@@ -96,3 +110,4 @@ def password_reset_confirm(*, uid: str, token: str, new_password: str) -> None:
     sessions_revoke_all(user_id=user.id, reason="password_reset")
     lockout_unlock_user(user_id=user.id)
     audit_record(Kind.PASSWORD_RESET, user_id=user.id)
+    _notify_password_changed(user.id)

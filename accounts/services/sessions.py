@@ -14,6 +14,8 @@ from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
 
 from config.errors import AuthenticationFailed, NotFound
+from notifications.models import Kind as NotificationKind
+from notifications.services import notify
 
 from .. import cache as auth_cache
 from ..models import AuthSession, User
@@ -85,7 +87,19 @@ def session_open(*, user: User, ip: str | None, user_agent: str) -> TokenPair:
         session_expires_at=session.expires_at,
     )
     session.refresh_token_hash = hash_token(refresh)
+    known_device = AuthSession.objects.filter(user=user, user_agent=user_agent).exists()
+    first_session = known_device or not AuthSession.objects.filter(user=user).exists()
     session.save(force_insert=True)
+    User.objects.filter(id=user.id).update(last_login=now)
+    if not first_session:
+        notify(
+            user_id=user.id,
+            kind=NotificationKind.SECURITY,
+            title="New sign-in from a new device",
+            body=f"Your account was signed in to from {user_agent or 'an unknown client'}"
+            f" ({ip or 'unknown address'}). If it was not you, end that session and change your password.",
+            data={"event": "new_device", "session_id": str(session.id), "ip": ip},
+        )
 
     overflow = list(
         AuthSession.objects.active()
@@ -181,6 +195,15 @@ def session_refresh(*, refresh: str) -> TokenPair:
         revoked = _revoke(AuthSession.objects.filter(id=session_id), reason="refresh_reuse")
         if revoked:
             audit_record(Kind.TOKEN_REUSE, user_id=user_id, session_id=session_id)
+            notify(
+                user_id=user_id,
+                kind=NotificationKind.SECURITY,
+                title="A session was ended: its refresh token was used twice",
+                body="A refresh token of one of your sessions was presented after it had been used, "
+                "which means someone else may have a copy. That session is ended; log in again. "
+                "If this keeps happening, change your password.",
+                data={"event": "token_reuse", "session_id": session_id},
+            )
     if revoked:
         logger.warning("Refresh token reuse: session %s of user %s revoked", session_id, user_id)
     raise AuthenticationFailed(

@@ -23,7 +23,8 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from config.errors import AuthenticationFailed, NotFound, ServiceError
-from notifications.services import event_emit
+from notifications.models import Kind as NotificationKind
+from notifications.services import event_emit, notify
 
 from .. import cache as auth_cache
 from ..models import ROLE_ADMIN, ROLE_USER, User, normalize_email
@@ -100,6 +101,19 @@ def user_create(
     user.groups.set(groups)
     event_emit(name="new_user", payload=new_user_payload(user))
     audit_record(Kind.REGISTERED, user_id=user.id, actor_id=actor_id)
+    return user
+
+
+def user_register(*, username: str, email: str, password: str, full_name: str = "") -> User:
+    """Self-service sign-up: the account, and a welcome notification."""
+    with transaction.atomic():
+        user = user_create(username=username, email=email, password=password, full_name=full_name)
+        notify(
+            user_id=user.id,
+            kind=NotificationKind.WELCOME,
+            title="Welcome!",
+            body=f"Your account {user.username} is ready. Log in to start.",
+        )
     return user
 
 

@@ -1,0 +1,104 @@
+"""The event consumer: reads `KAFKA_TOPIC_AI_RESULTS`, dispatches by message key.
+
+Handlers register with `@handles("event_name")` and take the decoded payload.
+Each message is handled in a transaction together with its `ProcessedEvent`
+row, so a second delivery of the same `event_id` is dropped; offsets are
+committed after handling. Malformed and unknown messages are logged and
+skipped: one bad message never stops the stream.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from .models import ProcessedEvent
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[dict[str, Any]], None]
+HANDLERS: dict[str, Handler] = {}
+
+
+def handles(name: str) -> Callable[[Handler], Handler]:
+    def register(func: Handler) -> Handler:
+        HANDLERS[name] = func
+        return func
+
+    return register
+
+
+def handle_message(*, key: bytes | str | None, value: bytes | None, fallback_id: str) -> str:
+    """Handle one message; returns the outcome: handled, duplicate, malformed, unknown or failed.
+
+    `fallback_id` (topic/partition/offset) identifies a message that carries no `event_id`.
+    """
+    name = key.decode(errors="replace") if isinstance(key, bytes) else (key or "")
+    try:
+        payload = json.loads(value or b"")
+        if not isinstance(payload, dict):
+            raise ValueError("not a JSON object")
+    except (ValueError, UnicodeDecodeError) as exc:
+        logger.warning("event %s at %s skipped: malformed (%s)", name or "?", fallback_id, exc)
+        return "malformed"
+    handler = HANDLERS.get(name)
+    if handler is None:
+        logger.warning("event %r at %s skipped: no handler", name, fallback_id)
+        return "unknown"
+    event_id = str(payload.get("event_id") or fallback_id)[:255]
+    try:
+        with transaction.atomic():
+            try:
+                with transaction.atomic():
+                    ProcessedEvent.objects.create(event_id=event_id, key=name)
+            except IntegrityError:
+                logger.info("event %s %s dropped: already processed", name, event_id)
+                return "duplicate"
+            handler(payload)
+    except Exception:
+        logger.exception("event %s %s failed; skipped", name, event_id)
+        return "failed"
+    return "handled"
+
+
+def run(
+    consumer: Any,
+    *,
+    max_messages: int | None = None,
+    timeout: float | None = None,
+    stop: threading.Event | None = None,
+) -> Counter[str]:
+    """Poll and handle until stopped, `max_messages` handled, or `timeout` seconds passed."""
+    from kafka.structs import OffsetAndMetadata
+
+    outcomes: Counter[str] = Counter()
+    stop = stop or threading.Event()
+    deadline = time.monotonic() + timeout if timeout else None
+    seen = 0
+    while not stop.is_set():
+        if deadline is not None and time.monotonic() >= deadline:
+            break
+        batches = consumer.poll(timeout_ms=500)
+        offsets = {}
+        for partition, records in batches.items():
+            for record in records:
+                fallback = f"{record.topic}/{record.partition}/{record.offset}"
+                outcomes[handle_message(key=record.key, value=record.value, fallback_id=fallback)] += 1
+                offsets[partition] = OffsetAndMetadata(record.offset + 1, "", -1)
+                seen += 1
+                if max_messages is not None and seen >= max_messages:
+                    break
+            if max_messages is not None and seen >= max_messages:
+                break
+        if offsets:
+            consumer.commit(offsets=offsets)
+        if max_messages is not None and seen >= max_messages:
+            break
+    return outcomes

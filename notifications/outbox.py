@@ -1,0 +1,129 @@
+"""The outbox relay: publishes stored events to Kafka, at least once, in order of creation.
+
+Rows are claimed with `SELECT ... FOR UPDATE SKIP LOCKED` (PostgreSQL), so
+several relays (the after-commit task, beat's sweep, `publish_events`) can run
+at once and each row goes out once in the normal case. SQLite has no row
+locks: the embedded default is one process, where that is moot.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from .models import OutboxEvent
+
+logger = logging.getLogger(__name__)
+events_log = logging.getLogger("events")
+
+_producer: Any = None
+_producer_lock = threading.Lock()
+
+
+def _get_producer() -> Any:
+    """One producer per process, made on first use (a broker that is down fails here, not at import)."""
+    global _producer
+    with _producer_lock:
+        if _producer is None:
+            from kafka import KafkaProducer
+
+            _producer = KafkaProducer(
+                bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,
+                acks="all",
+                retries=5,
+                linger_ms=5,
+                batch_size=256 * 1024,
+                max_block_ms=settings.KAFKA_MAX_BLOCK_MS,
+                request_timeout_ms=settings.KAFKA_REQUEST_TIMEOUT_MS,
+                key_serializer=str.encode,
+                value_serializer=lambda value: json.dumps(value, separators=(",", ":")).encode(),
+            )
+        return _producer
+
+
+def _drop_producer() -> None:
+    global _producer
+    with _producer_lock:
+        if _producer is not None:
+            try:
+                _producer.close(timeout=1)
+            except Exception:
+                logger.debug("closing a failed producer", exc_info=True)
+            _producer = None
+
+
+def _send(rows: list[OutboxEvent]) -> tuple[list[Any], list[Any], str]:
+    """(published ids, failed ids, first error) for one batch."""
+    if not settings.KAFKA_BOOTSTRAP_SERVERS:
+        for row in rows:
+            events_log.info("event %s %s %s", row.topic, row.key, json.dumps(row.payload))
+        return [row.id for row in rows], [], ""
+    try:
+        producer = _get_producer()
+        futures = [(row.id, producer.send(row.topic, key=row.key, value=row.payload)) for row in rows]
+        producer.flush(timeout=settings.KAFKA_REQUEST_TIMEOUT_MS / 1000)
+    except Exception as exc:  # broker unreachable: nothing of this batch is known to be out
+        _drop_producer()
+        return [], [row.id for row in rows], f"{type(exc).__name__}: {exc}"
+    published, failed, error = [], [], ""
+    for row_id, future in futures:
+        try:
+            future.get(timeout=1)
+            published.append(row_id)
+        except Exception as exc:
+            failed.append(row_id)
+            error = error or f"{type(exc).__name__}: {exc}"
+    if failed:
+        _drop_producer()
+    return published, failed, error
+
+
+def outbox_publish(*, batch_size: int = 1000, max_batches: int | None = None) -> int:
+    """Publish pending events until none are left (or `max_batches`); returns how many went out.
+
+    Stops at the first batch the broker refuses: the rows wait, with their
+    attempt count and error, for the next run.
+    """
+    total = 0
+    batches = 0
+    while max_batches is None or batches < max_batches:
+        batches += 1
+        with transaction.atomic():
+            rows = list(
+                OutboxEvent.objects.select_for_update(skip_locked=True)
+                .filter(published_at__isnull=True)
+                .order_by("created_at")[:batch_size]
+            )
+            if not rows:
+                break
+            published, failed, error = _send(rows)
+            if published:
+                OutboxEvent.objects.filter(id__in=published).update(
+                    published_at=timezone.now(), attempts=F("attempts") + 1
+                )
+            if failed:
+                OutboxEvent.objects.filter(id__in=failed).update(
+                    attempts=F("attempts") + 1, last_error=error[:2000]
+                )
+        total += len(published)
+        if failed:
+            logger.warning("outbox: %d event(s) not published: %s", len(failed), error)
+            break
+        if len(rows) < batch_size:
+            break
+    return total
+
+
+def outbox_purge() -> int:
+    """Delete published events older than `OUTBOX_RETENTION_DAYS`."""
+    cutoff = timezone.now() - timedelta(days=settings.OUTBOX_RETENTION_DAYS)
+    deleted, _ = OutboxEvent.objects.filter(published_at__lt=cutoff).delete()
+    return deleted
