@@ -7,12 +7,14 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.admin import GroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
 from django.contrib.auth.models import Group
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -20,7 +22,7 @@ from django.utils.html import format_html
 from config.errors import ServiceError
 
 from . import selectors, services
-from .models import AuditEvent, AuthSession, LoginLockout, Role, User
+from .models import AuditEvent, AuthSession, LoginLockout, Role, RoleRequest, User
 
 
 class LockedFilter(admin.SimpleListFilter):
@@ -147,10 +149,17 @@ class UserAdmin(DjangoUserAdmin):
         roles = [group.name for group in groups] if groups else ["user"]
         services.user_set_roles(user=form.instance, roles=roles, actor_id=request.user.pk)
 
-    @admin.display(description="Audit log")
+    @admin.display(description="Related")
     def related(self, obj: User) -> str:
-        url = reverse("admin:accounts_auditevent_changelist") + f"?user__id__exact={obj.pk}"
-        return format_html('<a href="{}">Security events of this user</a>', url)
+        audit = reverse("admin:accounts_auditevent_changelist") + f"?user__id__exact={obj.pk}"
+        notes = reverse("admin:notifications_notification_changelist") + f"?user__id__exact={obj.pk}"
+        requests = reverse("admin:accounts_rolerequest_changelist") + f"?user__id__exact={obj.pk}"
+        return format_html(
+            '<a href="{}">Security events</a> · <a href="{}">Notifications</a> · <a href="{}">Role requests</a>',
+            audit,
+            notes,
+            requests,
+        )
 
     @admin.action(description="Restore the selected deleted users")
     def restore_users(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
@@ -264,3 +273,71 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class DecisionForm(forms.Form):
+    comment = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+
+
+@admin.register(RoleRequest)
+class RoleRequestAdmin(admin.ModelAdmin):
+    """Decide role requests here or over the API: both go through the same service."""
+
+    list_display = ["created_at", "user", "role", "status", "decided_by", "decided_at"]
+    list_filter = ["status", "role"]
+    search_fields = ["user__username", "user__email"]
+    list_select_related = ["user", "role", "decided_by"]
+    readonly_fields = [
+        "user",
+        "role",
+        "reason",
+        "status",
+        "created_at",
+        "decided_at",
+        "decided_by",
+        "comment",
+    ]
+    actions = ["approve_selected", "reject_selected"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # users ask over the API
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # decided through the actions, never edited
+
+    def _decide(self, request: HttpRequest, queryset: QuerySet[RoleRequest], approve: bool) -> Any:
+        """The intermediate page asks for an optional comment, then decides each request."""
+        if "apply" not in request.POST:
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Approve role requests" if approve else "Reject role requests",
+                "requests": queryset,
+                "form": DecisionForm(),
+                "action": request.POST["action"],
+                "opts": self.model._meta,
+                "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(request, "admin/accounts/rolerequest/decide.html", context)
+        form = DecisionForm(request.POST)
+        comment = form.cleaned_data["comment"] if form.is_valid() else ""
+        decide = services.role_request_approve if approve else services.role_request_reject
+        done, refused = 0, []
+        for role_request in queryset:
+            try:
+                decide(request_id=role_request.id, admin_id=request.user.pk, comment=comment)
+                done += 1
+            except ServiceError as exc:
+                refused.append(f"{role_request.user}: {exc.detail}")
+        verb = "approved" if approve else "rejected"
+        self.message_user(request, f"{done} request(s) {verb}.", messages.SUCCESS)
+        if refused:
+            self.message_user(request, "Not decided: " + "; ".join(refused), messages.WARNING)
+        return None
+
+    @admin.action(description="Approve selected role requests")
+    def approve_selected(self, request: HttpRequest, queryset: QuerySet[RoleRequest]) -> Any:
+        return self._decide(request, queryset, approve=True)
+
+    @admin.action(description="Reject selected role requests")
+    def reject_selected(self, request: HttpRequest, queryset: QuerySet[RoleRequest]) -> Any:
+        return self._decide(request, queryset, approve=False)

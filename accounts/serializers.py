@@ -6,7 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from .models import AuthSession, UsernameValidator
+from .models import AuthSession, RoleRequest, UsernameValidator
 
 
 def password_field(**kwargs: Any) -> serializers.CharField:
@@ -145,3 +145,35 @@ class DetailSerializer(serializers.Serializer):
 class RoleSerializer(serializers.Serializer):
     name = serializers.CharField()
     description = serializers.CharField()
+
+
+class RoleRequestSerializer(serializers.ModelSerializer):
+    user = serializers.UUIDField(source="user_id", read_only=True)
+    username = serializers.CharField(source="user.username", read_only=True)
+    role = serializers.CharField(source="role.name", read_only=True)
+    decided_by = serializers.UUIDField(source="decided_by_id", read_only=True, allow_null=True)
+
+    class Meta:
+        model = RoleRequest
+        fields = [
+            "id",
+            "user",
+            "username",
+            "role",
+            "reason",
+            "status",
+            "created_at",
+            "decided_at",
+            "decided_by",
+            "comment",
+        ]
+        read_only_fields = fields
+
+
+class RoleRequestCreateSerializer(serializers.Serializer):
+    role = serializers.CharField(max_length=150)
+    reason = serializers.CharField(max_length=2000, allow_blank=True, default="")
+
+
+class DecisionSerializer(serializers.Serializer):
+    comment = serializers.CharField(max_length=2000, allow_blank=True, default="")

@@ -10,6 +10,7 @@ router = SimpleRouter()
 router.trailing_slash = "/?"
 router.register("auth/sessions", views.SessionViewSet, basename="session")
 router.register("users", views.UserViewSet, basename="user")
+router.register("role-requests", views.RoleRequestViewSet, basename="role-request")
 
 
 def endpoint(route: str, view: Any, name: str) -> URLPattern:

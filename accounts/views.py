@@ -25,12 +25,13 @@ from config.http import client_ip, user_agent
 
 from . import selectors, services
 from .authentication import principal
-from .models import AuthSession, User
+from .models import AuthSession, RoleRequest, User
 from .permissions import IsAdmin
 from .serializers import (
     AdminUserCreateSerializer,
     AdminUserSerializer,
     AdminUserUpdateSerializer,
+    DecisionSerializer,
     DetailSerializer,
     LoginSerializer,
     MeUpdateSerializer,
@@ -41,6 +42,8 @@ from .serializers import (
     RefreshedPairSerializer,
     RefreshSerializer,
     RegisterSerializer,
+    RoleRequestCreateSerializer,
+    RoleRequestSerializer,
     RoleSerializer,
     SessionSerializer,
     TokenPairSerializer,
@@ -325,6 +328,62 @@ class RoleListView(APIView):
     @extend_schema(responses={200: RoleSerializer(many=True)})
     def get(self, request: Request) -> Response:
         return Response(selectors.roles_list())
+
+
+class RoleRequestFilter(filters.FilterSet):
+    status = filters.ChoiceFilter(choices=RoleRequest.Status.choices)
+
+    class Meta:
+        model = RoleRequest
+        fields = ["status"]
+
+
+class RoleRequestViewSet(
+    mixins.ListModelMixin, mixins.CreateModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Ask for a role; administrators see every request and decide them."""
+
+    serializer_class = RoleRequestSerializer
+    lookup_value_regex = UUID_PATTERN
+    filterset_class = RoleRequestFilter
+
+    def get_queryset(self) -> QuerySet[RoleRequest]:
+        if getattr(self, "swagger_fake_view", False):
+            return RoleRequest.objects.none()
+        caller = principal(self.request)
+        requests = RoleRequest.objects.select_related("user", "role")
+        return requests if caller.is_admin else requests.filter(user_id=caller.id)
+
+    @extend_schema(request=RoleRequestCreateSerializer, responses={201: RoleRequestSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = _valid(RoleRequestCreateSerializer, request)
+        created = services.role_request_create(user_id=principal(request).id, **data)
+        return Response(self._shape(created.id), status=status.HTTP_201_CREATED)
+
+    def _shape(self, request_id: Any) -> Any:
+        return RoleRequestSerializer(
+            RoleRequest.objects.select_related("user", "role").get(id=request_id)
+        ).data
+
+    @extend_schema(request=None, responses={200: RoleRequestSerializer})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str) -> Response:
+        cancelled = services.role_request_cancel(request_id=pk, user_id=principal(request).id)
+        return Response(self._shape(cancelled.id))
+
+    @extend_schema(request=DecisionSerializer, responses={200: RoleRequestSerializer})
+    @action(detail=True, methods=["post"], permission_classes=[IsAdmin])
+    def approve(self, request: Request, pk: str) -> Response:
+        data = _valid(DecisionSerializer, request)
+        decided = services.role_request_approve(request_id=pk, admin_id=principal(request).id, **data)
+        return Response(self._shape(decided.id))
+
+    @extend_schema(request=DecisionSerializer, responses={200: RoleRequestSerializer})
+    @action(detail=True, methods=["post"], permission_classes=[IsAdmin])
+    def reject(self, request: Request, pk: str) -> Response:
+        data = _valid(DecisionSerializer, request)
+        decided = services.role_request_reject(request_id=pk, admin_id=principal(request).id, **data)
+        return Response(self._shape(decided.id))
 
 
 def jwks_view(request: HttpRequest) -> JsonResponse:

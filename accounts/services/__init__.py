@@ -14,6 +14,7 @@ from .passwords import (
     password_reset_request,
     password_reset_send,
 )
+from .role_requests import role_request_approve, role_request_cancel, role_request_create, role_request_reject
 from .sessions import (
     LOGIN_FAILED,
     TokenPair,
@@ -60,6 +61,10 @@ __all__ = [
     "password_reset_confirm",
     "password_reset_request",
     "password_reset_send",
+    "role_request_approve",
+    "role_request_cancel",
+    "role_request_create",
+    "role_request_reject",
     "session_open",
     "session_refresh",
     "session_revoke",

@@ -186,8 +186,14 @@ def user_admin_update(
 
 
 @transaction.atomic
-def user_set_roles(*, user: User, roles: Iterable[str], actor_id: Any = None) -> User:
-    """Replace the user's roles; `admin` brings the Django admin (`is_staff`) with it."""
+def user_set_roles(
+    *, user: User, roles: Iterable[str], actor_id: Any = None, notify_user: bool = True
+) -> User:
+    """Replace the user's roles; `admin` brings the Django admin (`is_staff`) with it.
+
+    Emits `role_changed`, audits, and tells the user (unless the caller does,
+    as a role-request decision does).
+    """
     groups = _resolve_groups(roles)
     before = user.roles
     user.groups.set(groups)
@@ -204,6 +210,14 @@ def user_set_roles(*, user: User, roles: Iterable[str], actor_id: Any = None) ->
         audit_record(
             Kind.ROLE_CHANGED, user_id=user.id, actor_id=actor_id, roles=after, previous_roles=before
         )
+        if notify_user:
+            notify(
+                user_id=user.id,
+                kind=NotificationKind.SECURITY,
+                title="Your roles changed",
+                body=f"Your roles are now: {', '.join(after)}.",
+                data={"event": "role_changed", "roles": after, "previous_roles": before},
+            )
     auth_cache.refresh_user(user.id)
     return user
 
