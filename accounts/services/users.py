@@ -29,6 +29,7 @@ from notifications.services import event_emit, notify
 from .. import cache as auth_cache
 from ..models import ROLE_ADMIN, ROLE_USER, User, normalize_email
 from .audit import Kind, audit_record
+from .lockout import lockout_check, lockout_key, lockout_record_failure, lockout_reset
 from .sessions import LOGIN_FAILED, password_matches, sessions_revoke_all
 
 
@@ -285,16 +286,20 @@ def user_restore(*, user_id: Any, actor_id: Any = None) -> User:
 def user_restore_self(*, identifier: str, password: str) -> User:
     """`/auth/restore`: the owner, with the password, within the window.
 
-    Every refusal is the login's 401, so it tells nothing about the account.
+    Every refusal is the login's 401, so it tells nothing about the account;
+    wrong passwords count toward the same lockout as login, so restore is no
+    side door for guessing.
     """
     user = User.objects.by_login(identifier).first()
-    if (
-        not password_matches(user, password)
-        or user is None
-        or user.deleted_at is None
-        or user.deleted_at <= restore_deadline()
-    ):
+    key = lockout_key(user=user, identifier=identifier)
+    lockout_check(key=key)
+    if not password_matches(user, password):
+        lockout_record_failure(key=key, user=user)
         raise AuthenticationFailed(LOGIN_FAILED, code="invalid_credentials")
+    assert user is not None
+    if user.deleted_at is None or user.deleted_at <= restore_deadline():
+        raise AuthenticationFailed(LOGIN_FAILED, code="invalid_credentials")
+    lockout_reset(key=key)
     return user_restore(user_id=user.id)
 
 
