@@ -305,6 +305,9 @@ class RoleRequestAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # decided through the actions, never edited
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # the record of who decided what, when and why is kept
+
     def _decide(self, request: HttpRequest, queryset: QuerySet[RoleRequest], approve: bool) -> Any:
         """The intermediate page asks for an optional comment, then decides each request."""
         if "apply" not in request.POST:
@@ -324,7 +327,10 @@ class RoleRequestAdmin(admin.ModelAdmin):
         done, refused = 0, []
         for role_request in queryset:
             try:
-                decide(request_id=role_request.id, admin_id=request.user.pk, comment=comment)
+                decided = decide(request_id=role_request.id, admin_id=request.user.pk, comment=comment)
+                self.log_change(
+                    request, decided, f"{decided.status}: {comment}" if comment else decided.status
+                )
                 done += 1
             except ServiceError as exc:
                 refused.append(f"{role_request.user}: {exc.detail}")

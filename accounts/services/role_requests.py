@@ -42,7 +42,7 @@ def role_request_cancel(*, request_id: Any, user_id: Any) -> RoleRequest:
     if request is None:
         raise NotFound("Role request not found.")
     if not RoleRequest.objects.filter(id=request_id, status=Status.PENDING).update(
-        status=Status.CANCELLED, decided_at=timezone.now()
+        status=Status.CANCELLED, decided_at=timezone.now(), decided_by_id=user_id
     ):
         raise ServiceError("Only a pending request can be cancelled.", code="not_pending")
     request.refresh_from_db()

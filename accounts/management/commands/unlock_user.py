@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts import services
@@ -19,7 +20,7 @@ class Command(BaseCommand):
         if target is None:
             try:
                 target = User.objects.filter(id=user).first()
-            except Exception:  # not a UUID
+            except ValidationError:  # not a UUID
                 target = None
         if target is None:
             raise CommandError(f"No user {user!r}.")

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from accounts import services
+from accounts.models import User
+
+
+class Command(BaseCommand):
+    help = (
+        "Set a user's roles (replacing the current ones), as an admin edit does: audited, emitted, notified."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("user", help="username, email or id")
+        parser.add_argument("roles", nargs="+", help="role names, e.g. user moderator")
+
+    def handle(self, *args: Any, user: str, roles: list[str], **options: Any) -> None:
+        target = User.objects.by_login(user).first()
+        if target is None:
+            try:
+                target = User.objects.filter(id=user).first()
+            except ValidationError:
+                target = None
+        if target is None:
+            raise CommandError(f"No user {user!r}.")
+        try:
+            services.user_set_roles(user=target, roles=roles)
+        except ValidationError as exc:
+            raise CommandError("; ".join(exc.messages)) from None
+        self.stdout.write(self.style.SUCCESS(f"{target.username}: {', '.join(sorted(set(roles)))}"))
