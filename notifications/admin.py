@@ -53,6 +53,9 @@ class NotificationAdmin(admin.ModelAdmin):
     readonly_fields = ["created_at", "read_at", "emailed_at"]
     change_list_template = "admin/notifications/notification/change_list.html"
 
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # users are notified by the services (or a broadcast), never by hand-made rows
+
     def get_urls(self) -> list[Any]:
         return [
             path(
@@ -63,7 +66,7 @@ class NotificationAdmin(admin.ModelAdmin):
 
     def broadcast_view(self, request: HttpRequest) -> HttpResponse:
         """The "send broadcast" form: the same service as `POST /notifications/broadcast`."""
-        if not self.has_add_permission(request):
+        if not request.user.has_perm("notifications.add_broadcast"):
             return HttpResponseRedirect(reverse("admin:index"))
         form = BroadcastForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
