@@ -12,7 +12,13 @@ from django.utils import timezone
 #: Role names (Django groups) the service itself relies on.
 ROLE_USER = "user"
 ROLE_MODERATOR = "moderator"
-ROLE_ADMIN = "admin"  # the roles themselves are created by migration 0002
+ROLE_ADMIN = "admin"
+#: The roles the service relies on; created by migration 0002 and kept by `ensure_default_roles`.
+DEFAULT_ROLES = {
+    ROLE_USER: "Every account: its own data and settings.",
+    ROLE_MODERATOR: "Reviews content produced on the platform.",
+    ROLE_ADMIN: "Manages users, roles and role requests; may use the Django admin.",
+}
 
 
 class UsernameValidator(RegexValidator):

@@ -25,6 +25,9 @@ logger = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any]], None]
 HANDLERS: dict[str, Handler] = {}
+# A handler that raises (a database hiccup, say) is tried again before its message is skipped.
+HANDLER_ATTEMPTS = 3
+HANDLER_RETRY_SECONDS = 0.2
 
 
 def handles(name: str) -> Callable[[Handler], Handler]:
@@ -53,19 +56,25 @@ def handle_message(*, key: bytes | str | None, value: bytes | None, fallback_id:
         logger.warning("event %r at %s skipped: no handler", name, fallback_id)
         return "unknown"
     event_id = str(payload.get("event_id") or fallback_id)[:255]
-    try:
-        with transaction.atomic():
-            try:
-                with transaction.atomic():
-                    ProcessedEvent.objects.create(event_id=event_id, key=name)
-            except IntegrityError:
-                logger.info("event %s %s dropped: already processed", name, event_id)
-                return "duplicate"
-            handler(payload)
-    except Exception:
-        logger.exception("event %s %s failed; skipped", name, event_id)
-        return "failed"
-    return "handled"
+    for attempt in range(1, HANDLER_ATTEMPTS + 1):
+        try:
+            with transaction.atomic():
+                try:
+                    with transaction.atomic():
+                        ProcessedEvent.objects.create(event_id=event_id, key=name)
+                except IntegrityError:
+                    logger.info("event %s %s dropped: already processed", name, event_id)
+                    return "duplicate"
+                handler(payload)
+            return "handled"
+        except Exception:
+            if attempt == HANDLER_ATTEMPTS:
+                # Skipped rather than retried forever: one poisoned message must not stop the stream.
+                logger.exception("event %s %s failed %d times; skipped", name, event_id, attempt)
+            else:
+                logger.warning("event %s %s failed (attempt %d); retrying", name, event_id, attempt)
+                time.sleep(HANDLER_RETRY_SECONDS * attempt)
+    return "failed"
 
 
 def run(

@@ -37,9 +37,20 @@ class Notification(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     read_at = models.DateTimeField(null=True, blank=True)
     emailed_at = models.DateTimeField(null=True, blank=True)
+    broadcast = models.ForeignKey(
+        "Broadcast", null=True, blank=True, on_delete=models.SET_NULL, related_name="notifications"
+    )
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            # A retried fan-out batch cannot notify anyone twice.
+            models.UniqueConstraint(
+                fields=["user", "broadcast"],
+                condition=models.Q(broadcast__isnull=False),
+                name="notification_once_per_broadcast",
+            )
+        ]
         indexes = [
             models.Index(fields=["user", "-created_at"]),
             models.Index(

@@ -19,7 +19,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from .models import OutboxEvent
+from .models import OutboxEvent, ProcessedEvent
 
 logger = logging.getLogger(__name__)
 events_log = logging.getLogger("events")
@@ -42,9 +42,9 @@ def _get_producer() -> Any:
                 linger_ms=5,
                 batch_size=256 * 1024,
                 max_block_ms=settings.KAFKA_MAX_BLOCK_MS,
+                # kafka-python connects inside the constructor and would wait 30 s for a dead broker.
+                bootstrap_timeout_ms=settings.KAFKA_MAX_BLOCK_MS,
                 request_timeout_ms=settings.KAFKA_REQUEST_TIMEOUT_MS,
-                key_serializer=str.encode,
-                value_serializer=lambda value: json.dumps(value, separators=(",", ":")).encode(),
             )
         return _producer
 
@@ -60,6 +60,10 @@ def _drop_producer() -> None:
             _producer = None
 
 
+def _encode(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
 def _send(rows: list[OutboxEvent]) -> tuple[list[Any], list[Any], str]:
     """(published ids, failed ids, first error) for one batch."""
     if not settings.KAFKA_BOOTSTRAP_SERVERS:
@@ -68,7 +72,10 @@ def _send(rows: list[OutboxEvent]) -> tuple[list[Any], list[Any], str]:
         return [row.id for row in rows], [], ""
     try:
         producer = _get_producer()
-        futures = [(row.id, producer.send(row.topic, key=row.key, value=row.payload)) for row in rows]
+        futures = [
+            (row.id, producer.send(row.topic, key=row.key.encode(), value=_encode(row.payload)))
+            for row in rows
+        ]
         producer.flush(timeout=settings.KAFKA_REQUEST_TIMEOUT_MS / 1000)
     except Exception as exc:  # broker unreachable: nothing of this batch is known to be out
         _drop_producer()
@@ -123,7 +130,12 @@ def outbox_publish(*, batch_size: int = 1000, max_batches: int | None = None) ->
 
 
 def outbox_purge() -> int:
-    """Delete published events older than `OUTBOX_RETENTION_DAYS`."""
+    """Delete published events, and the ids of consumed ones, older than `OUTBOX_RETENTION_DAYS`.
+
+    A duplicate delivered later than that would be handled again: Kafka's own
+    retention is far shorter than a week in practice.
+    """
     cutoff = timezone.now() - timedelta(days=settings.OUTBOX_RETENTION_DAYS)
     deleted, _ = OutboxEvent.objects.filter(published_at__lt=cutoff).delete()
+    ProcessedEvent.objects.filter(processed_at__lt=cutoff).delete()
     return deleted

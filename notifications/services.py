@@ -54,24 +54,44 @@ def event_emit(*, name: str, payload: dict[str, Any], topic: str | None = None) 
 # --- notifications --------------------------------------------------------------
 
 
+# The unread count is cached with the version of the user's notifications it was
+# counted at; a change bumps the version. A count read from the database just
+# before a change commits is then never served after it (a plain delete would
+# let that late write stick for the whole TTL).
+
+
 def _unread_key(user_id: Any) -> str:
     return f"notif:unread:{user_id}"
 
 
+def _version_key(user_id: Any) -> str:
+    return f"notif:unread-version:{user_id}"
+
+
+def _bump(keys: list[str]) -> None:
+    for key in keys:
+        safe_call("add", cache.add, key, 0, None)  # versions never expire: a lost one could revive a count
+        safe_call("incr", cache.incr, key)
+
+
 def unread_forget(user_ids: Iterable[Any]) -> None:
-    """After commit, drop the cached unread counts of these users."""
-    keys = [_unread_key(user_id) for user_id in user_ids]
-    transaction.on_commit(lambda: safe_call("delete_many", cache.delete_many, keys))
+    """After commit, invalidate the cached unread counts of these users."""
+    keys = [_version_key(user_id) for user_id in user_ids]
+    transaction.on_commit(lambda: _bump(keys))
 
 
 def unread_count(*, user_id: Any) -> int:
-    """The user's unread count; cached, so polling it costs no query when warm."""
-    cached = safe_call("get", cache.get, _unread_key(user_id))
-    if isinstance(cached, int):
-        return cached
+    """The user's unread count; cached, so polling it costs no query when warm (one cache round trip)."""
+    count_key, version_key = _unread_key(user_id), _version_key(user_id)
+    cached = safe_call("get_many", cache.get_many, [count_key, version_key])
+    if cached is FAILED:
+        return Notification.objects.filter(user_id=user_id, read_at__isnull=True).count()
+    version = cached.get(version_key, 0)
+    entry = cached.get(count_key)
+    if isinstance(entry, list | tuple) and len(entry) == 2 and entry[0] == version:
+        return int(entry[1])
     count = Notification.objects.filter(user_id=user_id, read_at__isnull=True).count()
-    if cached is not FAILED:
-        safe_call("add", cache.add, _unread_key(user_id), count)
+    safe_call("set", cache.set, count_key, [version, count])
     return count
 
 
@@ -213,7 +233,8 @@ def broadcast_fanout_batch(*, broadcast_id: Any, after_id: str | None = None) ->
         Broadcast.objects.filter(id=broadcast_id).update(finished_at=timezone.now())
         return None
     with transaction.atomic():
-        created = Notification.objects.bulk_create(
+        # ignore_conflicts + the (user, broadcast) unique index: a retried batch adds nobody twice.
+        Notification.objects.bulk_create(
             [
                 Notification(
                     user_id=uid,
@@ -221,18 +242,26 @@ def broadcast_fanout_batch(*, broadcast_id: Any, after_id: str | None = None) ->
                     title=broadcast.title,
                     body=broadcast.body,
                     data={"broadcast_id": str(broadcast.id)},
+                    broadcast_id=broadcast.id,
                 )
                 for uid in batch
-            ]
+            ],
+            ignore_conflicts=True,
         )
-        opted_out = {
-            str(uid)
-            for uid in NotificationPreference.objects.filter(
-                user_id__in=batch, kind=Kind.BROADCAST, email=False
-            ).values_list("user_id", flat=True)
-        }
-        to_email = [str(n.id) for n in created if str(n.user_id) not in opted_out]
-        Broadcast.objects.filter(id=broadcast_id).update(recipients=broadcast.recipients + len(created))
+        opted_out = NotificationPreference.objects.filter(
+            user_id__in=batch, kind=Kind.BROADCAST, email=False
+        ).values("user_id")
+        to_email = [
+            str(pk)
+            for pk in Notification.objects.filter(
+                broadcast_id=broadcast.id, user_id__in=batch, emailed_at__isnull=True
+            )
+            .exclude(user_id__in=opted_out)
+            .values_list("id", flat=True)
+        ]
+        Broadcast.objects.filter(id=broadcast_id).update(
+            recipients=Notification.objects.filter(broadcast_id=broadcast.id).count()
+        )
         unread_forget(batch)
         if to_email:
             from .tasks import send_notification_emails

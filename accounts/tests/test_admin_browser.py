@@ -9,7 +9,6 @@ CI keeps it as an artifact).
 from __future__ import annotations
 
 import json
-import os
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,16 @@ from accounts.models import RoleRequest
 from accounts.tests.factories import UserFactory
 from notifications.models import OutboxEvent
 
-# Playwright's sync API runs an event loop in this thread; Django would then refuse ORM calls.
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+@pytest.fixture(autouse=True)
+def _orm_beside_playwright(monkeypatch):
+    """Playwright's sync API runs an event loop in this thread; Django would then refuse ORM calls.
+
+    Set for this test only: in the environment for good it would leak into other
+    tests' subprocesses (`check --deploy` reports it).
+    """
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -62,7 +69,7 @@ def api_login(base_url: str, user: Any) -> str:
     ]
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_an_admin_decides_role_requests_in_the_browser(live_server):
     from playwright.sync_api import expect, sync_playwright
 

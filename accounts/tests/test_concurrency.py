@@ -18,9 +18,8 @@ REFRESH = "/api/v1/auth/refresh"
 ME = "/api/v1/users/me"
 PASSWORD = "a-long enough pass phrase"
 
-# Real commits; `serialized_rollback` brings back the roles created by the data
-# migration, which the flush after each transactional test removes.
-transactional = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+# Real commits (the roles come back after the flush: accounts.apps.ensure_default_roles).
+transactional = pytest.mark.django_db(transaction=True)
 on_postgres = connection.vendor == "postgresql"
 
 

@@ -506,8 +506,8 @@ def test_an_admin_role_edit_audits_emits_and_notifies(auth_client, admin_client,
 
 # --- races (PostgreSQL) ---------------------------------------------------------------------------
 
-# Real commits; `serialized_rollback` brings back the roles created by the data migration.
-transactional = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+# Real commits (the roles come back after the flush: accounts.apps.ensure_default_roles).
+transactional = pytest.mark.django_db(transaction=True)
 needs_postgres = pytest.mark.skipif(
     connection.vendor != "postgresql",
     reason="needs PostgreSQL: concurrent writers need row locks; SQLite's shared in-memory "
