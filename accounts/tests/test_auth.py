@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import AuthSession, User
 from accounts.tests.factories import UserFactory
+from accounts.tests.support import USER_FIELDS, bearer
 from accounts.tokens import token_backend
 
 REGISTER = "/api/v1/auth/register"
@@ -25,26 +26,9 @@ LOGOUT_ALL = "/api/v1/auth/logout-all"
 VERIFY = "/api/v1/auth/verify"
 ME = "/api/v1/users/me"
 
-USER_FIELDS = {
-    "id",
-    "username",
-    "email",
-    "full_name",
-    "roles",
-    "is_active",
-    "is_admin",
-    "created_at",
-    "updated_at",
-}
 STRONG = "correct horse battery staple"
 
 pytestmark = pytest.mark.usefixtures("commit_per_request")
-
-
-def bearer(access: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
-    return client
 
 
 def claims(token: str) -> dict:

@@ -19,6 +19,7 @@ from rest_framework.test import APIClient
 from accounts import cache as auth_cache
 from accounts.models import AuthSession, User
 from accounts.tests.factories import UserFactory
+from accounts.tests.support import CACHE_DOWN, bearer
 
 LOGIN = "/api/v1/auth/login"
 LOGOUT = "/api/v1/auth/logout"
@@ -33,18 +34,6 @@ COLD_ME_QUERIES = 4
 #: A cold POST /auth/verify: the session, the user, its groups (verify does not touch).
 COLD_VERIFY_QUERIES = 3
 
-CACHE_DOWN = {
-    "default": {
-        "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": "redis://127.0.0.1:1/0",
-        "OPTIONS": {
-            "CLIENT_CLASS": "django_redis.client.DefaultClient",
-            "SERIALIZER": "django_redis.serializers.json.JSONSerializer",
-            "SOCKET_CONNECT_TIMEOUT": 0.2,
-            "SOCKET_TIMEOUT": 0.2,
-        },
-    }
-}
 ON_REDIS = settings.CACHES["default"]["BACKEND"] == "django_redis.cache.RedisCache"
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("commit_per_request")]
@@ -58,12 +47,6 @@ def _no_pending_cache_writes():
     yield
     auth_cache._pending_users.clear()
     auth_cache._pending_sessions.clear()
-
-
-def bearer(access: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
-    return client
 
 
 def post(path: str, data: dict | None = None, **extra):

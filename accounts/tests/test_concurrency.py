@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +11,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import AuthSession
 from accounts.tests.factories import UserFactory
+from accounts.tests.support import run_at_once
 
 LOGIN = "/api/v1/auth/login"
 REFRESH = "/api/v1/auth/refresh"
@@ -21,29 +21,6 @@ PASSWORD = "a-long enough pass phrase"
 # Real commits (the roles come back after the flush: accounts.apps.ensure_default_roles).
 transactional = pytest.mark.django_db(transaction=True)
 on_postgres = connection.vendor == "postgresql"
-
-
-def run_at_once(calls: list[Callable[[], Any]]) -> list[Any]:
-    """Run the calls in threads released together; their results (or exceptions), in order."""
-    barrier = threading.Barrier(len(calls))
-    results: list[Any] = [None] * len(calls)
-
-    def worker(index: int, call: Callable[[], Any]) -> None:
-        try:
-            barrier.wait(timeout=10)
-            results[index] = call()
-        except Exception as exc:  # reported by the test, not lost in the thread
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert not any(thread.is_alive() for thread in threads), "a request hung"
-    return results
 
 
 def login(user: Any) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from accounts import services
 from accounts.models import AuditEvent, AuthSession, User
 from accounts.tasks import purge_deleted_accounts, purge_old_records
 from accounts.tests.factories import UserFactory
+from accounts.tests.support import USER_FIELDS, bearer
 from notifications.models import OutboxEvent
 
 LOGIN = "/api/v1/auth/login"
@@ -26,29 +27,12 @@ ME = "/api/v1/users/me"
 EXPORT = "/api/v1/users/me/export"
 USERS = "/api/v1/users"
 STRONG = "correct horse battery staple"
-USER_FIELDS = {
-    "id",
-    "username",
-    "email",
-    "full_name",
-    "roles",
-    "is_active",
-    "is_admin",
-    "created_at",
-    "updated_at",
-}
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("commit_per_request")]
 
 
 def post(path: str, data: dict | None = None, **extra):
     return APIClient().post(path, data or {}, format="json", **extra)
-
-
-def bearer(access: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
-    return client
 
 
 def failed_login(password: str):

@@ -20,23 +20,12 @@ from rest_framework.test import APIClient
 from accounts import cache as auth_cache
 from accounts.models import AuditEvent, AuthSession, LoginLockout
 from accounts.tests.factories import UserFactory
+from accounts.tests.support import CACHE_DOWN
 
 LOGIN = "/api/v1/auth/login"
 ME = "/api/v1/users/me"
 MAX_ATTEMPTS = 3
 LOCKOUT_SECONDS = 300
-CACHE_DOWN = {
-    "default": {
-        "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": "redis://127.0.0.1:1/0",
-        "OPTIONS": {
-            "CLIENT_CLASS": "django_redis.client.DefaultClient",
-            "SERIALIZER": "django_redis.serializers.json.JSONSerializer",
-            "SOCKET_CONNECT_TIMEOUT": 0.2,
-            "SOCKET_TIMEOUT": 0.2,
-        },
-    }
-}
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("commit_per_request")]
 

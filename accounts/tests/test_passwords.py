@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import AuthSession, LoginLockout, User
 from accounts.tests.factories import UserFactory
+from accounts.tests.support import bearer
 
 LOGIN = "/api/v1/auth/login"
 REFRESH = "/api/v1/auth/refresh"
@@ -37,12 +38,6 @@ def _reset_url(settings):
 
 def post(path: str, data: dict, **extra):
     return APIClient().post(path, data, format="json", **extra)
-
-
-def bearer(access: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
-    return client
 
 
 def try_login(identifier: str, password: str):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,6 +15,7 @@ from rest_framework.test import APIClient
 from accounts import services
 from accounts.models import AuditEvent, RoleRequest
 from accounts.tests.factories import UserFactory
+from accounts.tests.support import run_at_once
 from config.errors import ServiceError
 from notifications.models import Notification, OutboxEvent
 
@@ -513,29 +513,6 @@ needs_postgres = pytest.mark.skipif(
     reason="needs PostgreSQL: concurrent writers need row locks; SQLite's shared in-memory "
     "test database refuses a second writer at once ('database table is locked')",
 )
-
-
-def run_at_once(calls: list[Callable[[], Any]]) -> list[Any]:
-    """Run the calls in threads released together; their results or exceptions, in order."""
-    barrier = threading.Barrier(len(calls))
-    results: list[Any] = [None] * len(calls)
-
-    def worker(index: int, call: Callable[[], Any]) -> None:
-        try:
-            barrier.wait(timeout=10)
-            results[index] = call()
-        except Exception as exc:  # handed to the test, not lost in the thread
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert not any(thread.is_alive() for thread in threads), "a call hung"
-    return results
 
 
 def split(results: list[Any]) -> tuple[list[RoleRequest], list[Exception]]:

@@ -15,18 +15,13 @@ from rest_framework.test import APIClient
 
 from accounts.models import AuthSession
 from accounts.tests.factories import UserFactory
+from accounts.tests.support import bearer
 
 SESSIONS = "/api/v1/auth/sessions"
 REFRESH = "/api/v1/auth/refresh"
 ME = "/api/v1/users/me"
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("commit_per_request")]
-
-
-def bearer(access: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
-    return client
 
 
 def claims(token: str) -> dict:

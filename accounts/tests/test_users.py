@@ -13,31 +13,15 @@ from rest_framework.test import APIClient
 
 from accounts.models import AuthSession, User
 from accounts.tests.factories import UserFactory
+from accounts.tests.support import USER_FIELDS, bearer
 
 ME = "/api/v1/users/me"
 USERS = "/api/v1/users"
 LOGIN = "/api/v1/auth/login"
 REFRESH = "/api/v1/auth/refresh"
 
-USER_FIELDS = {
-    "id",
-    "username",
-    "email",
-    "full_name",
-    "roles",
-    "is_active",
-    "is_admin",
-    "created_at",
-    "updated_at",
-}
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("commit_per_request")]
-
-
-def bearer(access: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
-    return client
 
 
 def login_body(identifier: str, password: str):
