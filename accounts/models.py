@@ -69,7 +69,7 @@ class UserManager(BaseUserManager["User"]):
         return self.by_login(username or "").get()
 
     def create_user(self, username: str, email: str, password: str | None = None, **extra: Any) -> User:
-        """Low-level create, used by Django's `createsuperuser`.
+        """Low-level create, for Django's own tooling.
 
         The API, the admin forms and the commands go through
         `accounts.services.user_create`, which also validates and assigns roles.
@@ -80,9 +80,20 @@ class UserManager(BaseUserManager["User"]):
         return user
 
     def create_superuser(self, username: str, email: str, password: str | None = None, **extra: Any) -> User:
-        extra.setdefault("is_staff", True)
-        extra.setdefault("is_superuser", True)
-        return self.create_user(username, email, password, **extra)
+        """Django's `createsuperuser`: through the service, so the account gets its roles,
+        its `new_user` event and its audit row like any other (the command validated the
+        password already)."""
+        from .services import user_create
+
+        return user_create(
+            username=username,
+            email=email,
+            password=password,
+            full_name=extra.get("full_name", ""),
+            roles=[ROLE_USER, ROLE_ADMIN],
+            is_superuser=True,
+            validate_password=False,
+        )
 
 
 class User(AbstractBaseUser, PermissionsMixin):

@@ -190,7 +190,7 @@ AUTHENTICATION_BACKENDS = [
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
     # Plain bcrypt: the hashes the earlier services stored; upgraded on login.
-    "django.contrib.auth.hashers.BCryptPasswordHasher",
+    "accounts.hashers.BCryptPasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
     "django.contrib.auth.hashers.Argon2PasswordHasher",
 ]

@@ -619,3 +619,28 @@ def test_a_token_naming_another_users_session_is_401(auth_client, admin_client, 
 
     assert bearer(mixed).get(ME).status_code == 401
     assert post(VERIFY, {"token": mixed}).status_code == 401
+
+
+@pytest.mark.django_db
+def test_a_long_password_against_a_migrated_bcrypt_hash_logs_in_instead_of_failing(settings):
+    """bcrypt reads 72 bytes; passlib cut longer passwords, bcrypt 5 raises. The old hash must verify."""
+    import bcrypt
+
+    from accounts.tests.factories import UserFactory
+
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
+        "accounts.hashers.BCryptPasswordHasher",
+    ]
+    long_password = "a passphrase that goes on " * 4  # 104 bytes: over bcrypt's 72
+    old = UserFactory()
+    old.password = "bcrypt$" + bcrypt.hashpw(long_password.encode()[:72], bcrypt.gensalt(4)).decode()
+    old.save()
+
+    ok = APIClient().post(LOGIN, {"username": old.username, "password": long_password}, format="json")
+    wrong = APIClient().post(LOGIN, {"username": old.username, "password": "x" * 100}, format="json")
+
+    assert ok.status_code == 200, ok.content
+    assert wrong.status_code == 401
+    old.refresh_from_db()
+    assert old.password.startswith("bcrypt_sha256$")  # upgraded on the first login

@@ -1,0 +1,59 @@
+"""`manage.py delete_user USERNAME|EMAIL|ID`: soft delete (as `DELETE /users/me`), or `--hard`.
+
+Both go through the services the API uses, so the user's sessions end and
+the cache forgets them at once; a soft delete stays restorable for
+`ACCOUNT_RESTORE_DAYS`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from accounts import services
+from accounts.services.bulk import user_find, user_hard_delete
+
+
+class Command(BaseCommand):
+    help = "Delete a user (by username, email or id): soft by default, --hard for good."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("user", help="username, email or id")
+        parser.add_argument("--hard", action="store_true", help="remove the account and its data for good")
+        parser.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+
+    def handle(self, *args: Any, user: str, hard: bool, yes: bool, **options: Any) -> None:
+        target = user_find(user)
+        if target is None:
+            raise CommandError(f"No user {user!r}.")
+        name = f"{target.username} <{target.email}>"
+        if target.deleted_at is not None and not hard:
+            self.stdout.write(
+                f"{name} was already deleted on {target.deleted_at:%Y-%m-%d %H:%M} UTC; "
+                "--hard removes it for good."
+            )
+            return
+        if not yes:
+            action = "Remove for good" if hard else "Delete"
+            try:
+                answer = input(f"{action} {name}? [y/N] ")
+            except (EOFError, KeyboardInterrupt):
+                answer = ""
+            if answer.strip().lower() not in {"y", "yes"}:
+                raise CommandError("Cancelled; nothing was deleted.")
+        if hard:
+            user_hard_delete(user_id=target.id)
+            self.stdout.write(self.style.SUCCESS(f"Removed {name} for good; its sessions are revoked."))
+        else:
+            deleted = services.user_soft_delete(user_id=target.id)
+            assert deleted.deleted_at is not None
+            until = deleted.deleted_at + timedelta(days=settings.ACCOUNT_RESTORE_DAYS)
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"Deleted {name}; its sessions are revoked. Restorable for "
+                    f"{settings.ACCOUNT_RESTORE_DAYS} days (until {until:%Y-%m-%d})."
+                )
+            )
