@@ -96,6 +96,20 @@ class Principal:
     def from_cache(cls, data: dict[str, Any], session_id: str | None) -> Principal:
         return cls(**{**data, "roles": tuple(data["roles"]), "session_id": session_id})
 
+    def as_api_user(self) -> dict[str, Any]:
+        """The `/users/me` body (the fields and formats of `UserSerializer`), built directly."""
+        return {
+            "id": self.id,
+            "username": self.username,
+            "email": self.email,
+            "full_name": self.full_name,
+            "roles": list(self.roles),
+            "is_active": self.is_active,
+            "is_admin": self.is_admin,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
     @property
     def can_authenticate(self) -> bool:
         return self.is_active and self.deleted_at is None

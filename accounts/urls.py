@@ -24,6 +24,7 @@ urlpatterns = [
     endpoint("auth/logout", views.LogoutView.as_view(), "logout"),
     endpoint("auth/logout-all", views.LogoutAllView.as_view(), "logout-all"),
     endpoint("auth/verify", views.VerifyView.as_view(), "verify"),
+    endpoint("users/me", views.MeView.as_view(), "me"),
     endpoint("roles", views.RoleListView.as_view(), "roles"),
     endpoint("auth/restore", views.RestoreView.as_view(), "restore"),
     endpoint("auth/password/change", views.PasswordChangeView.as_view(), "password-change"),

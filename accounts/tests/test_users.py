@@ -537,3 +537,12 @@ def test_admin_user_path_that_is_not_a_uuid_is_404_json(admin_client):
     assert response.status_code == 404
     assert response["Content-Type"].startswith("application/json")
     assert set(response.json()) == {"detail", "code"}
+
+
+def test_me_body_is_exactly_what_the_user_serializer_renders(auth_client, user):
+    """GET /users/me skips the serializer for speed; its body must not drift from it."""
+    from accounts.serializers import UserSerializer
+
+    body = auth_client.get("/api/v1/users/me").json()
+    user.refresh_from_db()
+    assert body == UserSerializer(user).data

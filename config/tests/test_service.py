@@ -62,3 +62,16 @@ def test_admin_404_stays_html(admin_user, client):
     response = client.get("/admin/accounts/user/00000000-0000-0000-0000-000000000000/change/x")
     assert response.status_code == 404
     assert response["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.django_db
+def test_the_api_goes_around_the_admins_session_middleware(auth_client, client, admin_user):
+    """Sessions, the auth user and messages serve the admin only; both sides keep frame options."""
+    api = auth_client.get("/api/v1/users/me")
+    assert api.status_code == 200
+    assert "sessionid" not in api.cookies
+    assert api["X-Frame-Options"] == "DENY"
+    client.force_login(admin_user)  # the admin still runs on sessions
+    admin_page = client.get("/admin/")
+    assert admin_page.status_code == 200
+    assert admin_page["X-Frame-Options"] == "DENY"

@@ -1,0 +1,1 @@
+"""Benchmarks: run `python benchmarks/hot_path.py` (see benchmarks/README.md)."""
