@@ -7,7 +7,7 @@ message dict; everything else as `config.errors.ServiceError`.
 """
 
 from .audit import Kind, audit_record
-from .lockout import lockout_is_locked, lockout_unlock_user
+from .lockout import lockout_unlock_user
 from .passwords import (
     password_change,
     password_reset_confirm,
@@ -53,7 +53,6 @@ __all__ = [
     "audit_record",
     "ensure_admin",
     "live",
-    "lockout_is_locked",
     "lockout_unlock_user",
     "login",
     "new_user_payload",

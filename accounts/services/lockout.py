@@ -84,7 +84,3 @@ def lockout_unlock_user(*, user_id: Any, actor_id: Any = None) -> bool:
     if deleted:
         audit_record(Kind.UNLOCK, user_id=user_id, actor_id=actor_id)
     return bool(deleted)
-
-
-def lockout_is_locked(*, user_id: Any) -> bool:
-    return LoginLockout.objects.filter(key=f"user:{user_id}", locked_until__gt=timezone.now()).exists()
