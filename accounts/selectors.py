@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.contrib.auth.models import Group
@@ -34,6 +35,23 @@ def roles_forget() -> None:
     """After commit, drop the cached role list (a role or its description changed)."""
     # On failure, the TTL bounds how long a stale list can live.
     transaction.on_commit(lambda: safe_call("delete", cache.delete, ROLES_CACHE_KEY))
+
+
+def user_find(identifier: str) -> User | None:
+    """A user, deleted or not, by username (any case), email or id, as the user commands take them.
+
+    The username wins over an id: a username may look like a UUID.
+    """
+    identifier = identifier.strip()
+    if not identifier:
+        return None
+    user = User.objects.by_login(identifier).first()
+    if user is None:
+        try:
+            user = User.objects.filter(id=uuid.UUID(identifier)).first()
+        except ValueError:
+            return None
+    return user
 
 
 def _time(value: Any) -> str | None:

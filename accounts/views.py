@@ -21,7 +21,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
-from config.http import client_ip, user_agent
+from config.http import UUID_PATTERN, client_ip, user_agent
 
 from . import selectors, services
 from .authentication import principal
@@ -53,8 +53,6 @@ from .serializers import (
 )
 from .throttles import LoginAddressThrottle, PasswordResetAddressThrottle, RegisterAddressThrottle
 from .tokens import jwks
-
-UUID_PATTERN = "[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
 
 
 def _valid(serializer_class: type[BaseSerializer], request: Request) -> dict[str, Any]:

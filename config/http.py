@@ -7,6 +7,9 @@ import ipaddress
 from django.conf import settings
 from django.http import HttpRequest
 
+#: Route pattern for object ids in URLs: anything else is a 404 before any view runs.
+UUID_PATTERN = "[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
+
 
 def client_ip(request: HttpRequest) -> str | None:
     """The client's address: the socket peer, unless trusted proxies say otherwise.

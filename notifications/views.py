@@ -13,6 +13,7 @@ from rest_framework.response import Response
 
 from accounts.authentication import principal
 from accounts.permissions import IsAdmin
+from config.http import UUID_PATTERN
 
 from . import services
 from .models import Notification
@@ -23,8 +24,6 @@ from .serializers import (
     PreferencesSerializer,
     UnreadCountSerializer,
 )
-
-UUID_PATTERN = "[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
 
 
 class NotificationViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):

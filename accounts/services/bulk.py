@@ -294,23 +294,6 @@ def _batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
 # --- finding and deleting one user ---------------------------------------------------------
 
 
-def user_find(identifier: str) -> User | None:
-    """A user, deleted or not, by username (any case), email or id, as `unlock_user` finds them.
-
-    The username wins over an id: a username may look like a UUID.
-    """
-    identifier = identifier.strip()
-    if not identifier:
-        return None
-    user = User.objects.by_login(identifier).first()
-    if user is None:
-        try:
-            user = User.objects.filter(id=uuid.UUID(identifier)).first()
-        except ValueError:
-            return None
-    return user
-
-
 @transaction.atomic
 def user_hard_delete(*, user_id: Any, actor_id: Any = None) -> None:
     """Remove an account and everything that hangs on it, for good.

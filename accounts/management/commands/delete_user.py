@@ -14,7 +14,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts import services
-from accounts.services.bulk import user_find, user_hard_delete
+from accounts.selectors import user_find
+from accounts.services.bulk import user_hard_delete
 
 
 class Command(BaseCommand):

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts import services
-from accounts.models import User
+from accounts.selectors import user_find
 
 
 class Command(BaseCommand):
@@ -19,12 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("roles", nargs="+", help="role names, e.g. user moderator")
 
     def handle(self, *args: Any, user: str, roles: list[str], **options: Any) -> None:
-        target = User.objects.by_login(user).first()
-        if target is None:
-            try:
-                target = User.objects.filter(id=user).first()
-            except ValidationError:
-                target = None
+        target = user_find(user)
         if target is None:
             raise CommandError(f"No user {user!r}.")
         try:

@@ -2,11 +2,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts import services
-from accounts.models import User
+from accounts.selectors import user_find
 
 
 class Command(BaseCommand):
@@ -16,12 +15,7 @@ class Command(BaseCommand):
         parser.add_argument("user", help="username, email or id")
 
     def handle(self, *args: Any, user: str, **options: Any) -> None:
-        target = User.objects.by_login(user).first()
-        if target is None:
-            try:
-                target = User.objects.filter(id=user).first()
-            except ValidationError:  # not a UUID
-                target = None
+        target = user_find(user)
         if target is None:
             raise CommandError(f"No user {user!r}.")
         if services.lockout_unlock_user(user_id=target.id):
