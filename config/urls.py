@@ -9,6 +9,7 @@ from . import health
 urlpatterns = [
     path("api/v1/", include("accounts.urls")),
     path("api/v1/", include("notifications.urls")),
+    path("api/v1/", include("profiles.urls")),
     path(".well-known/jwks.json", jwks_view, name="jwks"),
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),

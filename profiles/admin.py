@@ -1,0 +1,1 @@
+"""The back-office for profile data and documents."""

@@ -1,0 +1,1 @@
+"""What each user has configured or produced: profile data first, then documents and processings."""
