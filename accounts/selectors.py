@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.caching import FAILED, safe_call
+from profiles.selectors.documents_export import documents_export
 
 from .cache import api_time
 from .models import AuditEvent, AuthSession, User
@@ -103,4 +104,6 @@ def user_export(*, user_id: Any) -> dict[str, Any]:
             }
             for e in audit[:1000]
         ],
+        # Resumes, requirements (with their files) and processings: the profiles app says what.
+        **documents_export(user_id=user_id),
     }

@@ -304,6 +304,36 @@ if _email["EMAIL_BACKEND"].endswith("filebased.EmailBackend"):
     EMAIL_FILE_PATH = "/" + env.str("EMAIL_URL").split("://", 1)[1].lstrip("/")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="no-reply@localhost")
 
+# --- Documents ----------------------------------------------------------------
+# Resumes, requirements and their processings (profiles app).
+UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 5 * 1024 * 1024, minimum=1)
+DOCUMENT_MAX_TEXT_CHARS = env_int("DOCUMENT_MAX_TEXT_CHARS", 200_000, minimum=1)
+STORAGE_TIME_RESUME = env_int("STORAGE_TIME_RESUME", 3600, minimum=1)
+STORAGE_TIME_REQUIREMENTS = env_int("STORAGE_TIME_REQUIREMENTS", 259200, minimum=1)
+PROCESSING_RATE_LIMIT = env_int("PROCESSING_RATE_LIMIT", 5, minimum=1)
+PROCESSING_BLOCK_SECONDS = env_int("PROCESSING_BLOCK_SECONDS", 30, minimum=1)
+# A .docx is a zip: what its central directory may declare before anything is inflated.
+DOCX_MAX_UNCOMPRESSED_BYTES = env_int("DOCX_MAX_UNCOMPRESSED_BYTES", 50 * 1024 * 1024, minimum=1)
+DOCX_MAX_ENTRIES = env_int("DOCX_MAX_ENTRIES", 1000, minimum=1)
+# Where uploaded files are kept: any Django storage class (django-storages for an object
+# store); the file system under DOCUMENT_STORAGE_DIR by default. Never served by URL.
+DOCUMENT_STORAGE_BACKEND = env.str(
+    "DOCUMENT_STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage"
+)
+DOCUMENT_STORAGE_DIR = env.str("DOCUMENT_STORAGE_DIR", default=str(BASE_DIR / "media" / "documents"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "documents": {
+        "BACKEND": DOCUMENT_STORAGE_BACKEND,
+        "OPTIONS": (
+            {"location": DOCUMENT_STORAGE_DIR, "base_url": None, "file_permissions_mode": 0o600}
+            if DOCUMENT_STORAGE_BACKEND.endswith("FileSystemStorage")
+            else {}
+        ),
+    },
+}
+
 # --- Celery -------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
 # No broker: tasks run in-process (queued with transaction.on_commit, so after commit).

@@ -61,7 +61,9 @@ def _drop_producer() -> None:
 
 
 def _encode(payload: dict[str, Any]) -> bytes:
-    return json.dumps(payload, separators=(",", ":")).encode()
+    # UTF-8 as is, not \uXXXX escapes: a Cyrillic text costs 2 bytes a character instead of 6,
+    # so a new_request with two texts of DOCUMENT_MAX_TEXT_CHARS fits Kafka's 1 MB message.
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _send(rows: list[OutboxEvent]) -> tuple[list[Any], list[Any], str]:

@@ -5,3 +5,17 @@ class ProfilesConfig(AppConfig):
     name = "profiles"
     verbose_name = "Profile data"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # --- Documents: the consumer's processing_result handler, and stored files leaving with
+        # their rows (cascades included: an account purged, an admin's delete).
+        from django.db.models.signals import post_delete
+
+        from . import handlers  # noqa: F401  (registers with notifications.consumer)
+        from .models import Requirements, Resume
+        from .services.documents import document_file_delete
+
+        for model in (Resume, Requirements):
+            post_delete.connect(
+                document_file_delete, sender=model, dispatch_uid=f"document_file_{model.kind}"
+            )

@@ -1,0 +1,165 @@
+"""Resumes and requirements: create (text or an uploaded file), delete, and their cache entries.
+
+The text of a document is cached under `resume:{id}` / `requirements:{id}` (the seed's keys) for
+`STORAGE_TIME_RESUME` / `STORAGE_TIME_REQUIREMENTS`: written after the create commits, dropped
+after the delete commits. Uploaded files are kept through the `documents` storage under a
+generated name and removed when their row goes, whichever way it goes (`document_file_delete`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+
+from accounts.cache import api_time
+from config.caching import safe_call
+from config.errors import NotFound
+from notifications.services import event_emit
+
+from ..models import Document, Processing, Requirements, Resume, Source
+from ..uploads import extract_text, text_too_long
+
+logger = logging.getLogger(__name__)
+
+DocumentModel = type[Resume] | type[Requirements]
+
+
+def document_not_found(model: DocumentModel) -> NotFound:
+    return NotFound("Resume not found." if model is Resume else "Requirements not found.")
+
+
+def document_cache_key(model: DocumentModel, document_id: Any) -> str:
+    return f"{model.kind}:{document_id}"
+
+
+def document_cache_ttl(model: DocumentModel) -> int:
+    return settings.STORAGE_TIME_RESUME if model is Resume else settings.STORAGE_TIME_REQUIREMENTS
+
+
+def document_as_dict(document: Document) -> dict[str, Any]:
+    """The API shape of a document, plus its owner (for the scope check of a cached read)."""
+    return {
+        "id": str(document.id),
+        "user_id": str(document.user_id),
+        "title": document.title,
+        "text": document.text,
+        "source": document.source,
+        "file_name": document.file_name,
+        "file_size": document.file_size,
+        "created_at": api_time(document.created_at),
+    }
+
+
+def document_cache_put(model: DocumentModel, data: dict[str, Any], *, only_if_absent: bool = False) -> None:
+    key = document_cache_key(model, data["id"])
+    if only_if_absent:  # a fill after a miss: never over an entry a create or delete just wrote
+        safe_call("add", cache.add, key, data, document_cache_ttl(model))
+    else:
+        safe_call("set", cache.set, key, data, document_cache_ttl(model))
+
+
+def _title_from(name: str) -> str:
+    return os.path.splitext(os.path.basename(name))[0][:200]
+
+
+def document_create(
+    *,
+    model: DocumentModel,
+    user_id: Any,
+    title: str = "",
+    text: str | None = None,
+    upload: UploadedFile | None = None,
+) -> Document:
+    """A resume or requirements from a text, or from an uploaded .txt / .pdf / .docx.
+
+    The file is checked and its text extracted before anything is stored; a refusal
+    (413, 415) leaves neither a row nor a file behind.
+    """
+    document = model(user_id=user_id, title=title[:200])
+    if upload is not None:
+        client_name = os.path.basename(upload.name or "")
+        extracted = extract_text(upload, client_name)
+        document.text = extracted.text
+        document.source = extracted.source
+        document.file_name = client_name[:255]
+        document.file_size = upload.size
+        document.title = document.title or _title_from(client_name)
+        # The name is generated (models.document_file_name); only the detected type's
+        # extension is kept. A FileSystemStorage moves a spooled upload, no copy in memory.
+        upload.seek(0)
+        document.file.save(f"upload.{extracted.source}", upload, save=False)
+    else:
+        if text is None or len(text) > settings.DOCUMENT_MAX_TEXT_CHARS:
+            raise text_too_long()
+        document.text = text
+        document.source = Source.TEXT
+    try:
+        with transaction.atomic():
+            document.save(force_insert=True)
+            event_emit(
+                name=f"new_{model.kind}",
+                payload={
+                    "user_id": str(user_id),
+                    f"{model.kind}_id": str(document.id),
+                    "created_at": document.created_at,
+                },
+            )
+    except BaseException:
+        if document.file:
+            _delete_file(document.file.storage, document.file.name)
+        raise
+    data = document_as_dict(document)
+    transaction.on_commit(lambda: document_cache_put(model, data))
+    return document
+
+
+@transaction.atomic
+def document_delete(*, model: DocumentModel, user_id: Any, document_id: Any) -> list[str]:
+    """Delete a caller's document and its processings, in one transaction; their ids are emitted.
+
+    Returns the ids of the processings that went with it.
+    """
+    document = model.objects.select_for_update().filter(id=document_id, user_id=user_id).first()
+    if document is None:
+        raise document_not_found(model)
+    processing_ids = [
+        str(pk) for pk in Processing.objects.filter(**{model.kind: document}).values_list("id", flat=True)
+    ]
+    Processing.objects.filter(id__in=processing_ids).delete()
+    document.delete()  # its file goes after commit: document_file_delete
+    event_emit(
+        name=f"delete_{model.kind}",
+        payload={
+            "user_id": str(user_id),
+            f"{model.kind}_id": str(document_id),
+            "processing_ids": processing_ids,
+        },
+    )
+    key = document_cache_key(model, document_id)
+    transaction.on_commit(lambda: safe_call("delete", cache.delete, key))
+    return processing_ids
+
+
+def _delete_file(storage: Any, name: str | None) -> None:
+    try:
+        storage.delete(name)
+    except Exception:  # a file left behind is logged, never a failed request
+        logger.warning("could not delete stored document file %s", name, exc_info=True)
+
+
+def document_file_delete(sender: Any, instance: Document, **kwargs: Any) -> None:
+    """`post_delete` of Resume and Requirements: the stored file goes once the delete commits.
+
+    A signal because rows also go by cascade (an account purged, an admin's delete) without
+    passing through `document_delete`; after commit, so a rolled-back delete keeps its file.
+    """
+    if kwargs.get("raw") or not instance.file:
+        return
+    storage, name = instance.file.storage, instance.file.name
+    transaction.on_commit(lambda: _delete_file(storage, name))

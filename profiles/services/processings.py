@@ -1,0 +1,155 @@
+"""Processings: a resume against requirements, sent to the AI handler, and its result coming back.
+
+Start: both documents must be the caller's; the start is counted against the limit
+(`profiles.ratelimit`); a `queued` row and the `new_request` event (both texts, topic
+`KAFKA_TOPIC_AI_REQUESTS`) are written in one transaction. The result arrives as
+`processing_result` through `manage.py consume_events` (`profiles.handlers`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from config.caching import FAILED, safe_call
+from config.errors import NotFound
+from notifications.models import Kind
+from notifications.services import event_emit, notify
+
+from ..models import Processing, ProcessingStatus, Requirements, Resume
+from ..ratelimit import processing_start_hit
+from .documents import (
+    DocumentModel,
+    document_as_dict,
+    document_cache_key,
+    document_cache_put,
+    document_not_found,
+)
+
+logger = logging.getLogger(__name__)
+
+#: What a result may say; `queued` is only ever set here, at the start.
+RESULT_STATUSES = frozenset({ProcessingStatus.DONE.value, ProcessingStatus.FAILED.value})
+
+
+def document_text(*, model: DocumentModel, user_id: Any, document_id: Any) -> str:
+    """A caller's document text, through the cache; another user's document is not found."""
+    cached = safe_call("get", cache.get, document_cache_key(model, document_id))
+    if isinstance(cached, dict) and cached.get("user_id") == str(user_id):
+        return str(cached["text"])
+    if isinstance(cached, dict):
+        raise document_not_found(model)
+    document = model.objects.filter(id=document_id, user_id=user_id).first()
+    if document is None:
+        raise document_not_found(model)
+    if cached is not FAILED:
+        document_cache_put(model, document_as_dict(document), only_if_absent=True)
+    return document.text
+
+
+def processing_start(*, user_id: Any, resume_id: Any, requirements_id: Any) -> Processing:
+    """Queue a processing and emit `new_request`; 429 over the limit, 404 for a document not the caller's."""
+    # Counted first, as the seed does: probing for documents spends starts too.
+    processing_start_hit(user_id=user_id)
+    resume_text = document_text(model=Resume, user_id=user_id, document_id=resume_id)
+    requirements_text = document_text(model=Requirements, user_id=user_id, document_id=requirements_id)
+    with transaction.atomic():
+        # Locked, so a delete racing this start waits for it (then takes the processing along)
+        # instead of the insert failing on a vanished document.
+        if not Resume.objects.select_for_update().filter(id=resume_id, user_id=user_id).exists():
+            raise document_not_found(Resume)
+        if not Requirements.objects.select_for_update().filter(id=requirements_id, user_id=user_id).exists():
+            raise document_not_found(Requirements)
+        processing = Processing.objects.create(
+            user_id=user_id, resume_id=resume_id, requirements_id=requirements_id
+        )
+        event_emit(
+            name="new_request",
+            topic=settings.KAFKA_TOPIC_AI_REQUESTS,
+            payload={
+                "processing_id": str(processing.id),
+                "user_id": str(user_id),
+                "resume_id": str(resume_id),
+                "requirements_id": str(requirements_id),
+                "resume_text": resume_text,
+                "requirements_text": requirements_text,
+            },
+        )
+    return processing
+
+
+@transaction.atomic
+def processing_delete(*, user_id: Any, processing_id: Any) -> None:
+    deleted, _ = Processing.objects.filter(id=processing_id, user_id=user_id).delete()
+    if not deleted:
+        raise NotFound("Processing not found.")
+    event_emit(
+        name="delete_processing",
+        payload={"user_id": str(user_id), "processing_id": str(processing_id)},
+    )
+
+
+def _score(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"score must be a number, got {value!r}")
+    return float(value)
+
+
+@transaction.atomic
+def processing_result_store(*, payload: dict[str, Any]) -> str:
+    """Apply a `processing_result` from the AI handler; returns what happened.
+
+    "stored", or why it was ignored: "invalid" (a bad id, status or score), "unknown" (no such
+    processing: never existed, or deleted since), "duplicate" (it has its result already).
+    Ignored results are logged and never raise: the consumer must go on.
+    """
+    try:
+        processing_id = uuid.UUID(str(payload.get("processing_id")))
+        status = payload.get("status")
+        if status not in RESULT_STATUSES:
+            raise ValueError(f"status must be one of {sorted(RESULT_STATUSES)}, got {status!r}")
+        score = _score(payload.get("score"))
+    except ValueError as exc:
+        logger.warning("processing_result ignored: invalid payload: %s", exc)
+        return "invalid"
+    processing = Processing.objects.select_for_update().filter(id=processing_id).first()
+    if processing is None:
+        logger.warning("processing_result ignored: processing %s unknown or deleted", processing_id)
+        return "unknown"
+    if processing.status != ProcessingStatus.QUEUED:
+        logger.info(
+            "processing_result ignored: processing %s is %s already", processing_id, processing.status
+        )
+        return "duplicate"
+    processing.status = status
+    processing.result = payload.get("result")
+    processing.score = score
+    processing.finished_at = timezone.now()
+    processing.save(update_fields=["status", "result", "score", "finished_at"])
+    done = status == ProcessingStatus.DONE
+    notify(
+        user_id=processing.user_id,
+        kind=Kind.PROCESSING,
+        title="Your resume has been processed" if done else "Your resume could not be processed",
+        body=f"Score: {score:g}" if done and score is not None else "",
+        data={"processing_id": str(processing.id), "status": status, "score": score},
+    )
+    event_emit(
+        name="new_processing",
+        payload={
+            "processing_id": str(processing.id),
+            "user_id": str(processing.user_id),
+            "status": status,
+            "score": score,
+        },
+    )
+    return "stored"

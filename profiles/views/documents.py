@@ -1,0 +1,155 @@
+"""Resumes, requirements and processings: viewsets around one service call each.
+
+Querysets are scoped to the caller in `get_queryset`; another user's object is a 404.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import FileResponse
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.authentication import principal
+from config.errors import NotFound
+from config.http import UUID_PATTERN
+
+from ..models import Processing, Requirements, Resume
+from ..selectors.documents import document_get, documents_of, processings_of
+from ..serializers.documents import (
+    DocumentCreateSerializer,
+    DocumentSerializer,
+    ProcessingCreateSerializer,
+    ProcessingSerializer,
+)
+from ..services import documents as document_services
+from ..services import processings as processing_services
+from ..services.documents import DocumentModel
+from ..uploads import prepare_upload
+
+
+class _DocumentViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    model: DocumentModel
+    serializer_class = DocumentSerializer
+    parser_classes = [JSONParser, MultiPartParser]
+    lookup_value_regex = UUID_PATTERN
+
+    def get_queryset(self) -> QuerySet[Any]:
+        if getattr(self, "swagger_fake_view", False):
+            return self.model.objects.none()
+        return documents_of(model=self.model, user_id=principal(self.request).id)
+
+    def get_serializer_class(self) -> Any:
+        return DocumentCreateSerializer if self.action == "create" else DocumentSerializer
+
+    @extend_schema(
+        request={
+            "application/json": DocumentCreateSerializer,
+            "multipart/form-data": DocumentCreateSerializer,
+        },
+        responses={
+            201: DocumentSerializer,
+            413: OpenApiResponse(description="upload or text too large"),
+            415: OpenApiResponse(description="content does not match the extension, or is unreadable"),
+        },
+    )
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        if request.content_type.startswith("multipart/"):
+            prepare_upload(request._request)
+        serializer = DocumentCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        document = document_services.document_create(
+            model=self.model,
+            user_id=principal(request).id,
+            title=data["title"],
+            text=data.get("text"),
+            upload=data.get("file"),
+        )
+        return Response(DocumentSerializer(document).data, status=status.HTTP_201_CREATED)
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = document_get(model=self.model, user_id=principal(request).id, document_id=kwargs["pk"])
+        return Response({key: value for key, value in data.items() if key != "user_id"})
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        document_services.document_delete(
+            model=self.model, user_id=principal(request).id, document_id=kwargs["pk"]
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    @action(detail=True, methods=["get"])
+    def file(self, request: Request, pk: str) -> FileResponse:
+        """The uploaded file, to its owner only (files are never served by a public URL)."""
+        document = self.get_object()
+        if not document.file:
+            raise NotFound("This document was not uploaded as a file.")
+        return FileResponse(
+            document.file.open("rb"), as_attachment=True, filename=document.file_name or document.file.name
+        )
+
+
+class ResumeViewSet(_DocumentViewSet):
+    """The caller's resumes, newest first."""
+
+    model = Resume
+
+
+class RequirementsViewSet(_DocumentViewSet):
+    """The caller's requirements, newest first; deleting one deletes its processings."""
+
+    model = Requirements
+
+
+class ProcessingFilter(filters.FilterSet):
+    requirements_id = filters.UUIDFilter(field_name="requirements_id")
+
+    class Meta:
+        model = Processing
+        fields = ["requirements_id"]
+
+
+class ProcessingViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """The caller's processings, newest first; `?requirements_id=` for one requirements'."""
+
+    serializer_class = ProcessingSerializer
+    filterset_class = ProcessingFilter
+    lookup_value_regex = UUID_PATTERN
+
+    def get_queryset(self) -> QuerySet[Processing]:
+        if getattr(self, "swagger_fake_view", False):
+            return Processing.objects.none()
+        return processings_of(user_id=principal(self.request).id)
+
+    @extend_schema(request=ProcessingCreateSerializer, responses={202: ProcessingSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = ProcessingCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        processing = processing_services.processing_start(
+            user_id=principal(request).id, **serializer.validated_data
+        )
+        return Response(ProcessingSerializer(processing).data, status=status.HTTP_202_ACCEPTED)
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        processing_services.processing_delete(user_id=principal(request).id, processing_id=kwargs["pk"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
