@@ -81,12 +81,15 @@ def test_a_utf8_txt_upload_is_stored_under_a_generated_name(auth_client, user, d
     response = upload(auth_client, "ada.txt", text.encode(), title="My resume")
     assert response.status_code == 201, response.content
     body = response.json()
-    assert body["text"] == text and body["title"] == "My resume"
-    assert body["source"] == "txt" and body["file_name"] == "ada.txt"
+    assert body["text"] == text
+    assert body["title"] == "My resume"
+    assert body["source"] == "txt"
+    assert body["file_name"] == "ada.txt"
     assert set(body) >= {"id", "title", "text", "created_at"}
     resume = Resume.objects.get(id=body["id"], user=user)
     [stored] = files.stored_files(document_dir)
-    assert "ada" not in stored.name and stored.suffix == ".txt"
+    assert "ada" not in stored.name
+    assert stored.suffix == ".txt"
     assert stored.read_bytes() == text.encode()
     assert stat.S_IMODE(stored.stat().st_mode) == 0o600
     assert resume.file.name == f"resume/{stored.name}"
@@ -102,7 +105,8 @@ def test_a_pdf_upload_gives_its_text(auth_client, document_dir):
     assert response.status_code == 201, response.content
     body = response.json()
     assert body["text"] == "Grace Hopper\nCompilers (COBOL)"
-    assert body["source"] == "pdf" and body["title"] == "cv"
+    assert body["source"] == "pdf"
+    assert body["title"] == "cv"
     assert [p.suffix for p in files.stored_files(document_dir)] == [".pdf"]
 
 
@@ -119,7 +123,8 @@ def test_the_client_path_never_reaches_the_disk(auth_client, document_dir):
     assert response.status_code == 201, response.content
     assert response.json()["file_name"] == "passwd.txt"
     [stored] = files.stored_files(document_dir)
-    assert stored.parent == document_dir / "resume" and "passwd" not in stored.name
+    assert stored.parent == document_dir / "resume"
+    assert "passwd" not in stored.name
 
 
 def test_json_text_without_a_file(auth_client, document_dir):
@@ -267,7 +272,7 @@ def test_a_body_without_a_length_is_read_only_up_to_the_limit(auth_client, setti
 
 
 def test_a_body_without_a_length_under_the_limit_is_accepted(auth_client, document_dir):
-    response, stream = raw_multipart(
+    response, _stream = raw_multipart(
         auth_client, "small.txt", b"chunked resume", with_length=False, terminated=True
     )
     assert response.status_code == 201, response.content
