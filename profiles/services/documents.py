@@ -107,7 +107,7 @@ def document_create(
                 payload={
                     "user_id": str(user_id),
                     f"{model.kind}_id": str(document.id),
-                    "created_at": document.created_at,
+                    "created_at": document.created_at.isoformat(),
                 },
             )
     except BaseException:
