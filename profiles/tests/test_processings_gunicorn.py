@@ -1,0 +1,177 @@
+"""The start limit across processes: two real gunicorn workers on PostgreSQL and Redis, 20 starts
+of one user fired at once: exactly 5 are accepted in the window (a get-then-set would let several
+workers past the limit together). And an upload sent chunked, without a length, through the same
+server: read up to the limit, then refused.
+
+Needs PostgreSQL (the workers must see the test's committed rows) and Redis (the shared counter).
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.db import connection
+from rest_framework.test import APIClient
+
+from accounts.tests.factories import UserFactory
+from profiles.models import Processing
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.postgres,
+    pytest.mark.skipif(
+        connection.vendor != "postgresql" or not django_settings.REDIS_URL,
+        reason="needs PostgreSQL and Redis (REDIS_URL): the workers share the database and the counter",
+    ),
+]
+
+ROOT = Path(__file__).resolve().parents[2]
+PASSWORD = "a-long enough pass phrase"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def server(tmp_path):
+    """gunicorn with two sync workers on the test database and the test's Redis."""
+    port = _free_port()
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "REDIS_URL": django_settings.REDIS_URL,
+        "DOCUMENT_STORAGE_DIR": str(tmp_path / "documents"),
+        "LOG_DIR": str(tmp_path / "logs"),
+        "UPLOAD_MAX_BYTES": "100000",
+    }
+    for name in ("KAFKA_BOOTSTRAP_SERVERS", "CELERY_BROKER_URL"):
+        env.pop(name, None)
+    access_log = tmp_path / "access.log"
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "config.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--access-logfile",
+            str(access_log),
+            "--access-logformat",
+            "%(p)s %(s)s %(U)s",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                conn.request("GET", "/health/live")
+                if conn.getresponse().status == 200:
+                    break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("gunicorn did not start")
+        yield port, access_log
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def _documents(user) -> tuple[str, str, str]:
+    client = APIClient()
+    tokens = client.post(
+        "/api/v1/auth/login", {"username": user.username, "password": PASSWORD}, format="json"
+    )
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens.json()['access']}")
+    resume = client.post("/api/v1/resumes", {"text": "resume"}, format="json").json()["id"]
+    requirements = client.post("/api/v1/requirements", {"text": "requirements"}, format="json").json()["id"]
+    return tokens.json()["access"], resume, requirements
+
+
+def test_two_workers_accept_exactly_five_starts_in_the_window(server):
+    port, access_log = server
+    user = UserFactory(password=PASSWORD)
+    access, resume, requirements = _documents(user)
+    body = f'{{"resume_id": "{resume}", "requirements_id": "{requirements}"}}'
+    barrier = threading.Barrier(20)
+    statuses: list[int] = []
+
+    def fire() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        barrier.wait(timeout=10)
+        conn.request(
+            "POST",
+            "/api/v1/processings",
+            body=body,
+            headers={"Authorization": f"Bearer {access}", "Content-Type": "application/json"},
+        )
+        statuses.append(conn.getresponse().status)
+
+    threads = [threading.Thread(target=fire) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert sorted(statuses) == [202] * 5 + [429] * 15, statuses
+    assert Processing.objects.filter(user=user).count() == 5
+    time.sleep(0.5)  # the access log is written after each response
+    pids = {line.split()[0] for line in access_log.read_text().splitlines() if "/api/v1/processings" in line}
+    assert len(pids) == 2, pids  # both workers took starts
+
+
+def test_a_chunked_upload_is_read_only_up_to_the_limit(server):
+    port, _ = server
+    user = UserFactory(password=PASSWORD)
+    access, _, _ = _documents(user)
+    boundary = "XyZboundary"
+
+    def send(size: int) -> tuple[int, bytes]:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.putrequest("POST", "/api/v1/resumes")
+        conn.putheader("Authorization", f"Bearer {access}")
+        conn.putheader("Content-Type", f"multipart/form-data; boundary={boundary}")
+        conn.putheader("Transfer-Encoding", "chunked")
+        conn.endheaders()
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="cv.txt"\r\n'
+            "Content-Type: text/plain\r\n\r\n"
+        ).encode()
+        parts = [head, b"a" * size, f"\r\n--{boundary}--\r\n".encode()]
+        try:
+            for part in parts:
+                for start in range(0, len(part), 65536):
+                    chunk = part[start : start + 65536]
+                    conn.send(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+            conn.send(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server answered and closed before the rest was sent: what we want
+        response = conn.getresponse()
+        return response.status, response.read()
+
+    status, body = send(5000)
+    assert status == 201, body
+    status, body = send(3_000_000)
+    assert status == 413, body
+    assert b"upload_too_large" in body
