@@ -33,6 +33,12 @@ EXTENSIONS = ("txt", "pdf", "docx")
 # Room for the multipart envelope around the file (boundaries, part headers, a title).
 MULTIPART_OVERHEAD = 64 * 1024
 
+# Bounds of the parsers' work beyond the byte limits: no resume has a thousand pages, and a
+# document.xml of 16 MiB is far past any text of DOCUMENT_MAX_TEXT_CHARS (lxml builds a tree
+# several times the size of the XML it parses).
+PDF_MAX_PAGES = 1000
+DOCX_MAX_XML_PART_BYTES = 16 * 1024 * 1024
+
 PDF_MAGIC = b"%PDF-"
 ZIP_MAGIC = b"PK\x03\x04"
 
@@ -182,6 +188,11 @@ def _pdf_text(file: IO[bytes]) -> str:
         reader = PdfReader(file)
         if reader.is_encrypted:
             raise UploadRefused("The PDF is encrypted: upload it without a password.", code="pdf_encrypted")
+        if len(reader.pages) > PDF_MAX_PAGES:
+            raise TooLarge(
+                f"The PDF has {len(reader.pages)} pages, more than {PDF_MAX_PAGES}.",
+                code="pdf_too_many_pages",
+            )
         limit = settings.DOCUMENT_MAX_TEXT_CHARS
         parts: list[str] = []
         total = 0
@@ -226,6 +237,13 @@ def _docx_guard(file: IO[bytes]) -> None:
             f"The .docx file expands to {declared} bytes, more than {settings.DOCX_MAX_UNCOMPRESSED_BYTES}.",
             code="docx_too_large",
         )
+    for entry in entries:
+        if entry.filename.endswith((".xml", ".rels")) and entry.file_size > DOCX_MAX_XML_PART_BYTES:
+            raise TooLarge(
+                f"The .docx part {entry.filename} expands to {entry.file_size} bytes, "
+                f"more than {DOCX_MAX_XML_PART_BYTES}.",
+                code="docx_too_large",
+            )
     names = {entry.filename for entry in entries}
     if "[Content_Types].xml" not in names or "word/document.xml" not in names:
         raise _docx_broken()

@@ -230,6 +230,23 @@ def test_a_docx_of_too_many_entries_is_413(auth_client, settings, document_dir):
     refused(upload(auth_client, "many.docx", files.zip_of_many_entries(51)), 413, "docx_too_many_entries")
 
 
+def test_a_docx_whose_xml_part_alone_is_too_large_is_413(auth_client, monkeypatch, document_dir):
+    from profiles import uploads
+
+    monkeypatch.setattr(uploads, "DOCX_MAX_XML_PART_BYTES", 2 * 1024 * 1024)
+    detail = refused(
+        upload(auth_client, "x.docx", files.zip_bomb(uncompressed=3 * 1024 * 1024)), 413, "docx_too_large"
+    )
+    assert "word/document.xml" in detail
+
+
+def test_a_pdf_of_too_many_pages_is_413_before_its_text_is_read(auth_client, document_dir):
+    from profiles import uploads
+
+    data = files.pdf_bytes([], pages=uploads.PDF_MAX_PAGES + 1)
+    refused(upload(auth_client, "pages.pdf", data), 413, "pdf_too_many_pages")
+
+
 def test_an_upload_of_five_mib_is_accepted(auth_client, settings, document_dir):
     """UPLOAD_MAX_BYTES is 5 MiB by default: a file just under it goes through, whatever limit the
     API sets on JSON and form bodies."""
