@@ -127,6 +127,12 @@ def _mismatch(expected: str, found: str) -> UploadRefused:
     )
 
 
+def _storable(text: str) -> str:
+    """Text that every database and encoder takes: PostgreSQL refuses NUL characters, and a lone
+    surrogate (which a PDF's broken font map can yield) cannot be written as UTF-8."""
+    return text.replace("\x00", "").encode("utf-8", errors="replace").decode("utf-8")
+
+
 def _check_length(text: str) -> str:
     if len(text) > settings.DOCUMENT_MAX_TEXT_CHARS:
         raise text_too_long()
@@ -211,7 +217,7 @@ def _pdf_text(file: IO[bytes]) -> str:
             "unreadable PDF: %s: %s", type(exc).__name__, exc, exc_info=not isinstance(exc, PyPdfError)
         )
         raise UploadRefused("The PDF cannot be read: the file is damaged.", code="pdf_unreadable") from None
-    text = "\n".join(parts).strip()
+    text = _storable("\n".join(parts)).strip()
     if not text:
         raise UploadRefused(
             "The PDF has no extractable text (a scan?): upload a text PDF, .docx or .txt.", code="pdf_no_text"
@@ -277,7 +283,7 @@ def _docx_text(file: IO[bytes]) -> str:
         expected = isinstance(exc, PackageNotFoundError | zipfile.BadZipFile | KeyError)
         logger.info("unreadable DOCX: %s: %s", type(exc).__name__, exc, exc_info=not expected)
         raise _docx_broken() from None
-    return _require_text(_check_length("\n".join(parts).strip()), ".docx file")
+    return _require_text(_check_length(_storable("\n".join(parts)).strip()), ".docx file")
 
 
 def _docx_blocks(document: Any) -> Any:

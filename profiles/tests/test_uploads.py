@@ -110,6 +110,18 @@ def test_a_pdf_upload_gives_its_text(auth_client, document_dir):
     assert [p.suffix for p in files.stored_files(document_dir)] == [".pdf"]
 
 
+def test_a_pdf_whose_text_holds_nul_characters_is_stored_without_them(auth_client, document_dir):
+    """PostgreSQL refuses NUL in text: the extracted text drops them rather than fail the insert."""
+    response = upload(auth_client, "nul.pdf", files.pdf_bytes(["Null\x00here"]))
+    assert response.status_code == 201, response.content
+    assert response.json()["text"] == "Nullhere"
+    assert Resume.objects.get().text == "Nullhere"
+
+
+def test_json_text_with_a_nul_character_is_400(auth_client):
+    assert auth_client.post(RESUMES, {"text": "a\u0000b"}, format="json").status_code == 400
+
+
 def test_a_docx_upload_gives_its_paragraphs_and_tables(auth_client, document_dir):
     data = files.docx_bytes(["Senior engineer", "Python, Django"], table=[["Years", "10"]])
     response = upload(auth_client, "req.docx", data, url=REQUIREMENTS)

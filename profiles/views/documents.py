@@ -13,7 +13,7 @@ from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -44,13 +44,16 @@ class _DocumentViewSet(
 ):
     model: DocumentModel
     serializer_class = DocumentSerializer
-    parser_classes = [JSONParser, MultiPartParser]
     lookup_value_regex = UUID_PATTERN
 
     def get_queryset(self) -> QuerySet[Any]:
         if getattr(self, "swagger_fake_view", False):
             return self.model.objects.none()
         return documents_of(model=self.model, user_id=principal(self.request).id)
+
+    def get_parsers(self) -> list[Any]:
+        # The API's own parsers (JSON with its limits), and multipart for the files.
+        return [*super().get_parsers(), MultiPartParser()]
 
     def get_serializer_class(self) -> Any:
         return DocumentCreateSerializer if self.action == "create" else DocumentSerializer
