@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from config.errors import ServiceError
+from profiles.admin import USER_INLINES as PROFILE_INLINES
 
 from . import selectors, services
 from .models import AuditEvent, AuthSession, LoginLockout, Role, RoleRequest, User
@@ -108,7 +109,7 @@ class UserAdmin(DjangoUserAdmin):
             {"classes": ("wide",), "fields": ("username", "email", "full_name", "password1", "password2")},
         ),
     )
-    inlines = [AuthSessionInline]
+    inlines = [AuthSessionInline, *PROFILE_INLINES]
     actions = ["revoke_all_sessions", "restore_users", "unlock_users"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[User]:

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from config.caching import FAILED, safe_call
 from profiles.selectors.documents_export import documents_export
+from profiles.selectors.export import profile_data_export
 
 from .cache import api_time
 from .models import AuditEvent, AuthSession, User
@@ -106,4 +107,6 @@ def user_export(*, user_id: Any) -> dict[str, Any]:
         ],
         # Resumes, requirements (with their files) and processings: the profiles app says what.
         **documents_export(user_id=user_id),
+        # LLM settings, chat sessions and quiz results.
+        **profile_data_export(user_id=user_id),
     }

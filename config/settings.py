@@ -286,6 +286,13 @@ KAFKA_CONSUMER_GROUP = env.str("KAFKA_CONSUMER_GROUP", default="user-service")
 KAFKA_MAX_BLOCK_MS = env_int("KAFKA_MAX_BLOCK_MS", 5000)
 KAFKA_REQUEST_TIMEOUT_MS = env_int("KAFKA_REQUEST_TIMEOUT_MS", 10000)
 
+# --- Profile data -------------------------------------------------------------
+# Chat sessions kept per user: creating one more removes the least recently active.
+MAX_USER_SESSIONS = env_int("MAX_USER_SESSIONS", 10, minimum=1)
+# JSON or YAML of the LLM providers and models users may choose; unset: the built-in
+# catalogue (profiles/llm_catalog.yaml). Validated when the app starts (profiles.apps).
+LLM_CATALOG_FILE = env.str("LLM_CATALOG_FILE", default="")
+
 # --- Email --------------------------------------------------------------------
 _email = env.email_url("EMAIL_URL", default="consolemail://")
 EMAIL_BACKEND = _email["EMAIL_BACKEND"]

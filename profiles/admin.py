@@ -1,11 +1,107 @@
 """The back-office for profile data and documents."""
 
+from __future__ import annotations
 
-# --- Documents and processings ------------------------------------------------------------------
+from typing import Any
 
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest
 
-from .models import Processing, Requirements, Resume
+from .models import ChatSession, LLMSetting, Processing, QuizResult, Requirements, Resume
+
+# --- Profile data -------------------------------------------------------------------------------
+# LLM settings are the user's own choice and pass through the service (catalogue check,
+# event, cache): the admin looks, it does not edit them. Chat sessions and quiz results
+# may be deleted (nothing is cached about them), never added or edited by hand.
+
+
+class ReadOnlyAdminMixin:
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(LLMSetting)
+class LLMSettingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["user", "purpose", "provider", "model", "temperature", "max_tokens", "updated_at"]
+    list_filter = ["purpose", "provider", "model"]
+    search_fields = ["user__username", "user__email", "model"]
+    list_select_related = ["user"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # a deleted row would outlive itself in the cache: users change settings via the API
+
+
+@admin.register(ChatSession)
+class ChatSessionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["title", "external_id", "user", "last_activity_at", "created_at"]
+    list_filter = [("last_activity_at", admin.DateFieldListFilter)]
+    search_fields = ["user__username", "user__email", "external_id", "title"]
+    list_select_related = ["user"]
+    date_hierarchy = "last_activity_at"
+
+
+@admin.register(QuizResult)
+class QuizResultAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["completed_at", "user", "topic", "quiz_id", "score", "max_score", "percent"]
+    list_filter = ["topic", ("completed_at", admin.DateFieldListFilter)]
+    search_fields = ["user__username", "user__email", "topic", "quiz_id"]
+    list_select_related = ["user"]
+    date_hierarchy = "completed_at"
+
+
+class LatestOnlyFormSet(BaseInlineFormSet):
+    """An inline of the latest rows only: a user's page must not list thousands of results."""
+
+    limit = 20
+
+    def get_queryset(self) -> QuerySet[Any]:
+        if not hasattr(self, "_latest"):
+            self._latest = super().get_queryset()[: self.limit]
+        return self._latest
+
+
+class ProfileInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class LLMSettingInline(ProfileInline):
+    model = LLMSetting
+    fields = readonly_fields = ("purpose", "provider", "model", "temperature", "max_tokens", "updated_at")
+    show_change_link = False
+    verbose_name_plural = "LLM settings (purposes not listed use the catalogue's default)"
+
+
+class ChatSessionInline(ProfileInline):
+    model = ChatSession
+    fields = readonly_fields = ("title", "external_id", "last_activity_at", "created_at")
+    ordering = ("-last_activity_at",)
+
+
+class QuizResultInline(ProfileInline):
+    model = QuizResult
+    formset = LatestOnlyFormSet
+    fields = readonly_fields = ("completed_at", "topic", "quiz_id", "score", "max_score", "percent")
+    ordering = ("-completed_at",)
+    verbose_name_plural = f"Quiz results (the latest {LatestOnlyFormSet.limit})"
+
+
+#: Shown on the user's page in the accounts admin.
+USER_INLINES = [LLMSettingInline, ChatSessionInline, QuizResultInline]
+
+# --- Documents and processings ------------------------------------------------------------------
 
 
 class _DocumentAdmin(admin.ModelAdmin):

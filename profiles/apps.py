@@ -7,6 +7,11 @@ class ProfilesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        # --- Profile data: a malformed LLM_CATALOG_FILE stops the start here, naming the file and entry.
+        from .llm_catalog import catalog_load
+
+        catalog_load()
+
         # --- Documents: the consumer's processing_result handler, and stored files leaving with
         # their rows (cascades included: an account purged, an admin's delete).
         from django.db.models.signals import post_delete

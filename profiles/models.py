@@ -1,16 +1,127 @@
 """What each user has configured or produced: profile data first, then documents and processings."""
 
-
-# --- Documents and processings (resumes, requirements, the AI round trip) -------------------------
+from __future__ import annotations
 
 import uuid
 from typing import Any, cast
 
 from django.conf import settings
 from django.core.files.storage import Storage, storages
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models import CheckConstraint, F, Q
 from django.utils import timezone
 from django.utils.functional import LazyObject, empty
+
+# --- Profile data: LLM settings, chat sessions, quiz results ---------------------------------
+
+#: The largest `metadata` a chat session may carry, and the largest `answers` of a quiz result,
+#: as compact JSON: the agent and the test generator keep the bulk, we keep what the UI lists.
+CHAT_METADATA_MAX_BYTES = 16 * 1024
+QUIZ_ANSWERS_MAX_BYTES = 64 * 1024
+
+
+class Purpose(models.TextChoices):
+    """What an LLM is used for; each purpose has settings of its own."""
+
+    AGENT = "agent", "AI agent"
+    RAG = "rag", "RAG service"
+    TEST_GENERATOR = "test_generator", "Test generator"
+
+
+class LLMSetting(models.Model):
+    """A user's choice of model for one purpose. Absent: the catalogue's default applies.
+
+    Provider and model are checked against the catalogue when saved, not by a
+    foreign key: the catalogue is configuration (`LLM_CATALOG_FILE`), and a
+    model that leaves it must not take the user's row with it (the read
+    answers the default and says the purpose is stale).
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="llm_settings")
+    purpose = models.CharField(max_length=32, choices=Purpose.choices)
+    provider = models.CharField(max_length=64)
+    model = models.CharField(max_length=128)
+    temperature = models.FloatField(validators=[MinValueValidator(0.0), MaxValueValidator(2.0)])
+    max_tokens = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "LLM setting"
+        ordering = ["user", "purpose"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "purpose"], name="llm_setting_one_per_purpose"),
+            CheckConstraint(
+                condition=Q(temperature__gte=0) & Q(temperature__lte=2), name="llm_setting_temperature_range"
+            ),
+            CheckConstraint(condition=Q(max_tokens__gte=1), name="llm_setting_max_tokens_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.purpose}: {self.provider}/{self.model}"
+
+
+class ChatSession(models.Model):
+    """A conversation of the AI agent (its id there is `external_id`): the metadata the UI lists.
+
+    At most `MAX_USER_SESSIONS` per user; creating one more removes the least recently active.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_sessions")
+    external_id = models.CharField(max_length=255)
+    title = models.CharField(max_length=255, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    last_activity_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-last_activity_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "external_id"], name="chat_session_external_id_per_user"),
+        ]
+        indexes = [models.Index(fields=["user", "-last_activity_at"])]
+
+    def __str__(self) -> str:
+        return self.title or self.external_id
+
+
+class QuizResult(models.Model):
+    """One attempt at a quiz of the test generator. `percent` is derived, never stored."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="quiz_results")
+    quiz_id = models.CharField(max_length=255)
+    topic = models.CharField(max_length=255)
+    score = models.FloatField(validators=[MinValueValidator(0.0)])
+    max_score = models.FloatField()
+    answers = models.JSONField(default=dict, blank=True)
+    completed_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-completed_at"]
+        constraints = [
+            CheckConstraint(condition=Q(max_score__gt=0), name="quiz_result_max_score_positive"),
+            CheckConstraint(
+                condition=Q(score__gte=0) & Q(score__lte=F("max_score")), name="quiz_result_score_in_range"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["user", "-completed_at"]),
+            models.Index(fields=["user", "topic", "-completed_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.topic}: {self.score}/{self.max_score}"
+
+    @property
+    def percent(self) -> float:
+        return round(self.score * 100.0 / self.max_score, 2)
+
+
+# --- Documents and processings (resumes, requirements, the AI round trip) -------------------------
 
 
 class DocumentStorage(LazyObject):
@@ -32,7 +143,7 @@ def document_storage() -> Storage:
     return cast(Storage, documents_storage)
 
 
-def document_file_name(instance: "Document", filename: str) -> str:
+def document_file_name(instance: Document, filename: str) -> str:
     """A generated name: never the client's name or path. The extension is the detected type's."""
     suffix = filename.rsplit(".", 1)[-1] if "." in filename else "bin"
     return f"{instance.kind}/{uuid.uuid4().hex}.{suffix}"
