@@ -66,14 +66,24 @@ class LatestOnlyFormSet(BaseInlineFormSet):
 
 
 class ProfileInline(admin.TabularInline):
+    """Shown on the user's page, read-only."""
+
     extra = 0
     can_delete = False
     show_change_link = True
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Nothing of these is submitted, so they take no part in the user form's POST: a
+        # save of the user page needs no management form for them.
+        return request.method != "POST" and super().has_view_permission(request, obj)
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 

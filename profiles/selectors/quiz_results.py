@@ -18,8 +18,8 @@ def quiz_stats(*, user_id: Any) -> list[dict[str, Any]]:
     last = (
         QuizResult.objects.filter(user_id=user_id, topic=OuterRef("topic"))
         .order_by("-completed_at", "-created_at")
-        .annotate(percent=PERCENT)
-        .values("percent")[:1]
+        .annotate(pct=PERCENT)
+        .values("pct")[:1]
     )
     rows = (
         QuizResult.objects.filter(user_id=user_id)

@@ -75,13 +75,13 @@ def llm_settings_update(
             raise ValidationError(errors)
         changed = []
         for purpose in PURPOSES:
-            values = wanted.get(purpose)
-            if values is None or saved.get(purpose) == values:
+            new = wanted.get(purpose)
+            if new is None or saved.get(purpose) == new:
                 continue
             if purpose in rows:
-                LLMSetting.objects.filter(id=rows[purpose].id).update(**values, updated_at=timezone.now())
+                LLMSetting.objects.filter(id=rows[purpose].id).update(**new, updated_at=timezone.now())
             else:
-                LLMSetting.objects.create(user_id=user_id, purpose=purpose, **values)
+                LLMSetting.objects.create(user_id=user_id, purpose=purpose, **new)
             changed.append(purpose)
         if changed:
             event_emit(name=EVENT_CHANGED, payload={"user_id": str(user_id), "purposes": changed})

@@ -59,11 +59,8 @@ def main(folder: str, creations: int) -> None:
         assert create(f"old-{index}") == 201
     statuses = run_at_once([lambda i=i: create(f"new-{i}") for i in range(creations)])
     left = list(ChatSession.objects.filter(user=user).values_list("external_id", flat=True))
-    print(
-        json.dumps(
-            {"statuses": [str(s) for s in statuses], "left": left, "limit": settings.MAX_USER_SESSIONS}
-        )
-    )
+    result = {"statuses": [str(s) for s in statuses], "left": left, "limit": settings.MAX_USER_SESSIONS}
+    sys.stdout.write(json.dumps(result) + "\n")
 
 
 if __name__ == "__main__":

@@ -63,7 +63,8 @@ def test_the_list_is_paginated_most_recently_active_first(auth_client):
     page = auth_client.get(SESSIONS, {"page_size": 2}).json()
 
     assert [s["external_id"] for s in page["results"]] == ["a", "c"]
-    assert page["previous"] is None and page["next"]
+    assert page["previous"] is None
+    assert page["next"]
     rest = auth_client.get(page["next"]).json()
     assert [s["external_id"] for s in rest["results"]] == ["b"]
 
@@ -258,7 +259,7 @@ def test_creations_at_once_on_postgresql_never_leave_one_too_many(settings):
         def attempt(name: str, access: str = login.json()["access"]) -> int:
             return bearer(access).post(SESSIONS, {"external_id": name}, format="json").status_code
 
-        statuses = run_at_once([lambda i=i: attempt(f"new-{round_}-{i}") for i in range(6)])
+        statuses = run_at_once([lambda i=i, r=round_: attempt(f"new-{r}-{i}") for i in range(6)])
 
         assert statuses == [201] * 6, statuses
         left = set(ChatSession.objects.filter(user=user).values_list("external_id", flat=True))

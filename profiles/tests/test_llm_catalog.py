@@ -27,7 +27,8 @@ def test_the_catalogue_lists_providers_models_limits_and_defaults(auth_client):
     providers = {p["id"]: p for p in body["providers"]}
     assert set(providers) == {"openai", "anthropic", "yandexgpt", "gigachat", "ollama"}
     for provider in body["providers"]:
-        assert provider["name"] and provider["models"]
+        assert provider["name"]
+        assert provider["models"]
         for model in provider["models"]:
             assert set(model) == {"id", "name", "context_window", "max_output_tokens"}
             assert 0 < model["max_output_tokens"] <= model["context_window"]

@@ -23,7 +23,7 @@ from ..services.chat_sessions import chat_session_create, chat_session_delete, c
 
 
 class ByLastActivity(PageSizeCursorPagination):
-    ordering = ("-last_activity_at", "-created_at")
+    ordering = ("-last_activity_at", "-created_at")  # type: ignore[assignment]  # DRF takes a tuple too
 
 
 class ChatSessionViewSet(
