@@ -32,30 +32,40 @@ class LimitedJSONField(serializers.JSONField):
         super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> Any:
+        # Walked without recursion first: DRF's own check (json.dumps) would raise
+        # RecursionError, a 500, on a deeply nested value.
+        depth, has_nul = _shape(data)
+        if depth > MAX_DEPTH:
+            raise serializers.ValidationError(f"Must not be nested more than {MAX_DEPTH} levels deep.")
+        if has_nul:
+            raise serializers.ValidationError("Must not contain NUL characters.")
         value = super().to_internal_value(data)
         if self.object_only and not isinstance(value, dict):
             raise serializers.ValidationError("Must be a JSON object.")
         try:
             text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-        except (ValueError, RecursionError):
-            raise serializers.ValidationError("Must be plain JSON (no NaN, not nested too deeply).") from None
+        except ValueError:
+            raise serializers.ValidationError("Must be plain JSON (no NaN or Infinity).") from None
         if len(text.encode("utf-8")) > self.max_bytes:
             raise serializers.ValidationError(f"Must be at most {self.max_bytes} bytes as JSON.")
-        if _has_nul(value):
-            raise serializers.ValidationError("Must not contain NUL characters.")
         return value
 
 
-def _has_nul(value: Any) -> bool:
-    stack = [value]
+MAX_DEPTH = 32
+
+
+def _shape(value: Any) -> tuple[int, bool]:
+    """How deep a parsed JSON value nests, and whether any string in it holds a NUL."""
+    deepest, has_nul = 0, False
+    stack = [(value, 1)]
     while stack:
-        item = stack.pop()
+        item, depth = stack.pop()
         if isinstance(item, str):
-            if "\x00" in item:
-                return True
-        elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return False
+            has_nul = has_nul or "\x00" in item
+        elif isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            if deepest > MAX_DEPTH:
+                break
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest, has_nul

@@ -51,12 +51,17 @@ class LLMSettingsInputSerializer(serializers.Serializer):
         return changes
 
 
-class LLMSettingsSerializer(serializers.Serializer):
-    """What `GET /profile/llm-settings` answers (for the schema)."""
+class LLMSettingsBodySerializer(serializers.Serializer):
+    """What `PUT /profile/llm-settings` takes (for the schema; `LLMSettingsInputSerializer` checks it)."""
 
     agent = PurposeSettingsSerializer()
     rag = PurposeSettingsSerializer()
     test_generator = PurposeSettingsSerializer()
+
+
+class LLMSettingsSerializer(LLMSettingsBodySerializer):
+    """What `GET /profile/llm-settings` answers (for the schema)."""
+
     stale = serializers.ListField(
         child=serializers.ChoiceField(choices=PURPOSES),
         help_text="Purposes whose saved model left the catalogue: they answer the default until changed.",

@@ -26,6 +26,13 @@ FIELDS = {"id", "title", "external_id", "metadata", "created_at", "updated_at", 
 pytestmark = pytest.mark.django_db
 
 
+def nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
+
+
 def create(client: APIClient, external_id: str, **extra: Any) -> dict[str, Any]:
     response = client.post(SESSIONS, {"external_id": external_id, **extra}, format="json")
     assert response.status_code == 201, response.content
@@ -91,6 +98,9 @@ def test_external_id_is_unique_per_user(auth_client, admin_client):
         ({"external_id": "x", "metadata": "text"}, "metadata"),
         ({"external_id": "x", "metadata": {"k": "v" * CHAT_METADATA_MAX_BYTES}}, "metadata"),
         ({"external_id": "x", "metadata": {"nul": "a\x00b"}}, "metadata"),
+        ({"external_id": "x", "metadata": {"a\x00": 1}}, "metadata"),
+        ({"external_id": "x", "metadata": nested(33)}, "metadata"),
+        ({"external_id": "x", "metadata": nested(900)}, "metadata"),  # deeper than json.dumps can go
     ],
 )
 def test_invalid_sessions_are_refused(auth_client, body, field):
@@ -108,6 +118,12 @@ def test_metadata_at_the_size_limit_is_accepted(auth_client):
         auth_client.post(SESSIONS, {"external_id": "x", "metadata": {"k": filler}}, format="json").status_code
         == 201
     )
+
+
+def test_metadata_nested_to_the_limit_is_accepted(auth_client):
+    response = auth_client.post(SESSIONS, {"external_id": "x", "metadata": nested(32)}, format="json")
+
+    assert response.status_code == 201
 
 
 def test_patch_updates_title_and_metadata(auth_client):

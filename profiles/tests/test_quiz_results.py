@@ -73,6 +73,7 @@ def test_completed_at_defaults_to_now(auth_client):
         ({"quiz_id": ""}, "quiz_id"),
         ({"answers": {"a": "x" * QUIZ_ANSWERS_MAX_BYTES}}, "answers"),
         ({"answers": ["a\x00"]}, "answers"),
+        ({"answers": {"deep": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}}, "answers"),
         ({"completed_at": "yesterday"}, "completed_at"),
         ({"completed_at": (timezone.now() + timedelta(days=1)).isoformat()}, "completed_at"),
     ],

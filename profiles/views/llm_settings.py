@@ -13,7 +13,12 @@ from accounts.authentication import principal
 
 from ..llm_catalog import catalog
 from ..selectors.llm_settings import llm_settings_effective
-from ..serializers.llm_settings import CatalogSerializer, LLMSettingsInputSerializer, LLMSettingsSerializer
+from ..serializers.llm_settings import (
+    CatalogSerializer,
+    LLMSettingsBodySerializer,
+    LLMSettingsInputSerializer,
+    LLMSettingsSerializer,
+)
 from ..services.llm_settings import llm_settings_update
 
 
@@ -34,13 +39,13 @@ class LLMSettingsView(APIView):
     def get(self, request: Request) -> Response:
         return Response(llm_settings_effective(user_id=principal(request).id))
 
-    @extend_schema(request=LLMSettingsSerializer, responses={200: LLMSettingsSerializer})
+    @extend_schema(request=LLMSettingsBodySerializer, responses={200: LLMSettingsSerializer})
     def put(self, request: Request) -> Response:
         """Replace every purpose (each given whole)."""
         changes = _changes(request, partial=False)
         return Response(llm_settings_update(user_id=principal(request).id, changes=changes, replace=True))
 
-    @extend_schema(request=LLMSettingsSerializer(partial=True), responses={200: LLMSettingsSerializer})
+    @extend_schema(request=LLMSettingsBodySerializer(partial=True), responses={200: LLMSettingsSerializer})
     def patch(self, request: Request) -> Response:
         """Change some purposes, or some fields of a purpose."""
         changes = _changes(request, partial=True)
