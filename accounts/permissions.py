@@ -1,14 +1,6 @@
-from typing import Any
+"""The API's permissions. `IsAdmin` lives in `config.permissions`, so the apps below accounts
+(notifications) use it without importing accounts; it is kept importable from here."""
 
-from rest_framework.permissions import BasePermission
-from rest_framework.request import Request
+from config.permissions import IsAdmin
 
-
-class IsAdmin(BasePermission):
-    """Superusers and members of the `admin` role, read from the cached user, not the token."""
-
-    message = "Administrator rights are required."
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        user = request.user
-        return bool(user and user.is_authenticated and getattr(user, "is_admin", False))
+__all__ = ["IsAdmin"]

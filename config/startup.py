@@ -9,25 +9,25 @@ import time
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections
 
+from accounts.services import ensure_admin
+
+from .after_commit import registered_task, tasks_run_in_process
+
 logger = logging.getLogger(__name__)
 
 
 def on_server_start() -> None:
     """Create the first admin when there is none; in the embedded default, run the periodic work."""
-    from accounts.services import ensure_admin
-
     try:
         ensure_admin()
     except DatabaseError as exc:
         logger.error("Admin account not checked (has `manage.py migrate` run?): %s", exc)
-    if settings.CELERY_TASK_ALWAYS_EAGER:
+    if tasks_run_in_process():
         threading.Thread(target=_run_periodic_forever, name="periodic", daemon=True).start()
 
 
 def _run_periodic_forever() -> None:
     """Celery beat's schedule, in-process, for the single-process embedded default."""
-    from celery import current_app
-
     next_run = {
         name: time.monotonic() + min(60.0, float(entry["schedule"]))  # type: ignore[arg-type]
         for name, entry in settings.CELERY_BEAT_SCHEDULE.items()
@@ -39,7 +39,7 @@ def _run_periodic_forever() -> None:
                 continue
             next_run[name] = time.monotonic() + float(entry["schedule"])  # type: ignore[arg-type]
             try:
-                current_app.tasks[entry["task"]].apply()
+                registered_task(str(entry["task"])).apply()
             except Exception:
                 logger.exception("periodic task %s failed", name)
             finally:

@@ -1,6 +1,9 @@
 """The event consumer: reads `KAFKA_TOPIC_AI_RESULTS`, dispatches by message key.
 
 Handlers register with `@handles("event_name")` and take the decoded payload.
+They live with the app that owns the event, in its `handlers` module (say
+`profiles/handlers.py` for `processing_result`), which `run` imports: this,
+the lowest app, never imports the apps above it.
 Each message is handled in a transaction together with its `ProcessedEvent`
 row, so a second delivery of the same `event_id` is dropped; offsets are
 committed after handling. Malformed and unknown messages are logged and
@@ -18,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.utils.module_loading import autodiscover_modules
 
 from .models import ProcessedEvent
 
@@ -36,6 +40,11 @@ def handles(name: str) -> Callable[[Handler], Handler]:
         return func
 
     return register
+
+
+def load_handlers() -> None:
+    """Import every installed app's `handlers` module, where it registers what it consumes."""
+    autodiscover_modules("handlers")
 
 
 def handle_message(*, key: bytes | str | None, value: bytes | None, fallback_id: str) -> str:
@@ -85,8 +94,9 @@ def run(
     stop: threading.Event | None = None,
 ) -> Counter[str]:
     """Poll and handle until stopped, `max_messages` handled, or `timeout` seconds passed."""
-    from kafka.structs import OffsetAndMetadata
+    from kafka.structs import OffsetAndMetadata  # kafka-python only where a consumer runs
 
+    load_handlers()
     outcomes: Counter[str] = Counter()
     stop = stop or threading.Event()
     deadline = time.monotonic() + timeout if timeout else None

@@ -3,20 +3,30 @@
 `notify` is the one way any part of the service tells a user something;
 `event_emit` the one way it tells other services. Both write rows in the
 caller's transaction; email and publishing happen after commit, elsewhere.
+
+The lowest app: it imports no other app. It takes user ids and plain values;
+the users themselves it reaches through Django's user model and the
+`Notification.user` relation, never through `accounts`.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.cache import cache
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
+from django.template.loader import render_to_string
 from django.utils import timezone
 
+from config.after_commit import enqueue_after_commit
 from config.caching import FAILED, safe_call
 from config.errors import NotFound, ServiceError
 
@@ -25,30 +35,38 @@ from .models import EMAIL_BY_DEFAULT, Broadcast, Kind, Notification, Notificatio
 # --- events -------------------------------------------------------------------
 
 
-def _publish_after_commit() -> None:
-    from .tasks import publish_outbox
+def event_fields(*, name: str, payload: dict[str, Any], topic: str | None = None) -> dict[str, Any]:
+    """A new outbox row's column values: `event_emit` saves one, bulk writers copy many.
 
-    publish_outbox.delay()
+    The value is `payload` plus `event_id` (the row id) and `occurred_at`,
+    made JSON-safe the way `DjangoJSONEncoder` writes datetimes and UUIDs.
+    """
+    event_id, now = uuid.uuid4(), timezone.now()
+    body = {"event_id": str(event_id), "occurred_at": now.isoformat(), **payload}
+    return {
+        "id": event_id,
+        "topic": topic or settings.KAFKA_TOPIC_DATA,
+        "key": name,
+        "payload": json.loads(json.dumps(body, cls=DjangoJSONEncoder)),
+        "created_at": now,
+    }
 
 
 def event_emit(*, name: str, payload: dict[str, Any], topic: str | None = None) -> OutboxEvent:
-    """Store an event in the current transaction: one INSERT, no network call.
-
-    Adds `event_id` (the row id) and `occurred_at`. With a Celery broker the
-    relay is queued once per transaction, after commit; in the embedded
-    default the periodic relay picks rows up (never from the request path).
-    """
-    event = OutboxEvent(topic=topic or settings.KAFKA_TOPIC_DATA, key=name)
-    now = timezone.now()
-    body = {"event_id": str(event.id), "occurred_at": now.isoformat(), **payload}
-    event.payload = json.loads(json.dumps(body, cls=DjangoJSONEncoder))
-    event.created_at = now
+    """Store an event in the current transaction: one INSERT, no network call."""
+    event = OutboxEvent(**event_fields(name=name, payload=payload, topic=topic))
     event.save(force_insert=True)
-    if not settings.CELERY_TASK_ALWAYS_EAGER:
-        connection = transaction.get_connection()
-        if not any(func is _publish_after_commit for _, func, _ in connection.run_on_commit):
-            transaction.on_commit(_publish_after_commit)
+    outbox_relay_after_commit()
     return event
+
+
+def outbox_relay_after_commit() -> None:
+    """With a Celery broker, queue the outbox relay once per transaction, after commit.
+
+    In the embedded default the periodic relay picks the rows up: publishing
+    never runs in the request that emitted.
+    """
+    enqueue_after_commit("notifications.tasks.publish_outbox", once=True, background_only=True)
 
 
 # --- notifications --------------------------------------------------------------
@@ -113,10 +131,7 @@ def notify(
     )
     unread_forget([user_id])
     if email_wanted(user_id=user_id, kind=kind):
-        from .tasks import send_notification_emails
-
-        ids = [str(notification.id)]
-        transaction.on_commit(lambda: send_notification_emails.delay(ids))
+        enqueue_after_commit("notifications.tasks.send_notification_emails", [str(notification.id)])
     return notification
 
 
@@ -164,9 +179,6 @@ def preferences_update(*, user_id: Any, changes: dict[str, bool]) -> dict[str, d
 
 def email_send(*, notification_ids: list[str]) -> int:
     """Send the mails of these notifications (text and HTML) over one connection; once each."""
-    from django.core.mail import EmailMultiAlternatives, get_connection
-    from django.template.loader import render_to_string
-
     notifications = list(
         Notification.objects.filter(id__in=notification_ids, emailed_at__isnull=True)
         .select_related("user")
@@ -202,26 +214,23 @@ def broadcast_create(
     *, title: str, body: str, user_ids: list[str] | None = None, role: str = "", created_by: Any = None
 ) -> Broadcast:
     """Record an announcement; a task fans it out after commit, in batches."""
-    from django.contrib.auth.models import Group
-
     if role and not Group.objects.filter(name=role).exists():
         raise ServiceError(f"Unknown role: {role}.", code="unknown_role")
     broadcast = Broadcast.objects.create(
         title=title, body=body, role=role, user_ids=[str(u) for u in user_ids or []], created_by_id=created_by
     )
-    from .tasks import broadcast_fanout
-
-    broadcast_id = str(broadcast.id)
-    transaction.on_commit(lambda: broadcast_fanout.delay(broadcast_id))
+    enqueue_after_commit("notifications.tasks.broadcast_fanout", str(broadcast.id))
     return broadcast
 
 
 def broadcast_fanout_batch(*, broadcast_id: Any, after_id: str | None = None) -> str | None:
-    """Notify the next batch of recipients (keyset over user ids); the last id, or None when done."""
-    from accounts.models import User
+    """Notify the next batch of recipients (keyset over user ids); the last id, or None when done.
 
+    Recipients are read through Django's user model (active, not deleted, with
+    the role), as `email_send` reads them through the `user` relation.
+    """
     broadcast = Broadcast.objects.get(id=broadcast_id)
-    users = User.objects.filter(is_active=True, deleted_at__isnull=True).order_by("id")
+    users = get_user_model().objects.filter(is_active=True, deleted_at__isnull=True).order_by("id")
     if broadcast.role:
         users = users.filter(groups__name=broadcast.role)
     if broadcast.user_ids:
@@ -264,7 +273,5 @@ def broadcast_fanout_batch(*, broadcast_id: Any, after_id: str | None = None) ->
         )
         unread_forget(batch)
         if to_email:
-            from .tasks import send_notification_emails
-
-            transaction.on_commit(lambda: send_notification_emails.delay(to_email))
+            enqueue_after_commit("notifications.tasks.send_notification_emails", to_email)
     return batch[-1]

@@ -13,6 +13,7 @@ from django.template.loader import render_to_string
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 
+from config.after_commit import enqueue_after_commit
 from config.errors import ServiceError
 from notifications.models import Kind as NotificationKind
 from notifications.services import notify
@@ -57,15 +58,12 @@ def _notify_password_changed(user_id: Any) -> None:
 
 def password_reset_request(*, email: str) -> None:
     """Queue the reset mail if the address belongs to a live account; silent otherwise."""
-    from ..tasks import send_password_reset_email
-
     user = User.objects.by_login(email).filter(is_active=True, deleted_at__isnull=True).first()
     if user is None or "@" not in email:
         return
     audit_record(Kind.PASSWORD_RESET_REQUESTED, user_id=user.id)
     # The task makes the token itself: no secret travels through the broker.
-    user_id = str(user.id)
-    transaction.on_commit(lambda: send_password_reset_email.delay(user_id))
+    enqueue_after_commit("accounts.tasks.send_password_reset_email", str(user.id))
 
 
 def password_reset_link(user: User) -> str:

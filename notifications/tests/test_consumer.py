@@ -317,3 +317,27 @@ def test_a_handler_that_fails_once_is_retried_and_handled(monkeypatch):
     from notifications.models import ProcessedEvent
 
     assert ProcessedEvent.objects.filter(event_id="e-flaky-1").count() == 1
+
+
+# --- handlers live with the app that owns the event ----------------------------------------
+
+
+def test_an_apps_handlers_module_is_loaded_by_the_consumer(tmp_path, monkeypatch, settings):
+    """`notifications` imports no app above it: each app registers its handlers in its `handlers` module."""
+    app = tmp_path / "event_owner"
+    app.mkdir()
+    (app / "__init__.py").touch()
+    (app / "handlers.py").write_text(
+        "from notifications.consumer import handles\n\n"
+        "@handles('owned_event')\n"
+        "def on_owned_event(payload):\n"
+        "    pass\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(consumer.HANDLERS, "owned_event", raising=False)
+    settings.INSTALLED_APPS = [*settings.INSTALLED_APPS, "event_owner"]
+    try:
+        consumer.run(SimpleNamespace(poll=lambda timeout_ms: {}, commit=lambda offsets: None), timeout=0.01)
+        assert consumer.HANDLERS["owned_event"].__module__ == "event_owner.handlers"
+    finally:
+        consumer.HANDLERS.pop("owned_event", None)
