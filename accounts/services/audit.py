@@ -11,17 +11,22 @@ from ..models import AuditEvent
 Kind = AuditEvent.Kind
 
 
-def audit_record(kind: str, *, user_id: Any = None, actor_id: Any = None, **detail: Any) -> AuditEvent:
-    """Write one audit row with the current request's address and user agent.
+def audit_fields(kind: str, *, user_id: Any = None, actor_id: Any = None, **detail: Any) -> dict[str, Any]:
+    """One audit row's column values, with the current request's address and user agent.
 
     `detail` is small JSON: ids, reasons, field names. Never a password or a token.
     """
     meta = current_request_meta()
-    return AuditEvent.objects.create(
-        kind=kind,
-        user_id=user_id,
-        actor_id=actor_id,
-        ip=meta.ip if meta else None,
-        user_agent=meta.user_agent if meta else "",
-        detail=detail,
-    )
+    return {
+        "kind": kind,
+        "user_id": user_id,
+        "actor_id": actor_id,
+        "ip": meta.ip if meta else None,
+        "user_agent": meta.user_agent if meta else "",
+        "detail": detail,
+    }
+
+
+def audit_record(kind: str, *, user_id: Any = None, actor_id: Any = None, **detail: Any) -> AuditEvent:
+    """Write one audit row (`audit_fields`); bulk writers copy many rows built the same way."""
+    return AuditEvent.objects.create(**audit_fields(kind, user_id=user_id, actor_id=actor_id, **detail))

@@ -1,4 +1,4 @@
-"""Accounts: create, update, roles, activity, soft delete, restore, purge, first admin.
+"""Accounts: create, update, roles, activity, soft and hard delete, restore, purge, first admin.
 
 Every change that other services care about stores its event in the same
 transaction (`notifications.services.event_emit`); every change to what the
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import secrets
 import sys
-from collections.abc import Iterable
+import uuid
+from collections.abc import Collection, Iterable, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -74,6 +75,47 @@ def validate_password_for(
         raise ValidationError({field: list(exc.messages)}) from None
 
 
+def new_user_fields(
+    *,
+    username: str,
+    email: str,
+    password_hash: str,
+    roles: Collection[str],
+    full_name: str = "",
+    is_active: bool = True,
+    is_superuser: bool = False,
+) -> dict[str, Any]:
+    """A new account's column values: what `user_create` saves, and bulk create copies by the thousand.
+
+    `password_hash` is encoded already (`make_password`); the `admin` role
+    brings the Django admin (`is_staff`), as `user_set_roles` keeps it.
+    """
+    now = timezone.now()
+    return {
+        "id": uuid.uuid4(),
+        "username": username,
+        "email": normalize_email(email),
+        "full_name": full_name,
+        "password": password_hash,
+        "is_active": is_active,
+        "is_superuser": is_superuser,
+        "is_staff": is_superuser or ROLE_ADMIN in roles,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def new_user_payload(user: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of the `new_user` event (API.md → Events), from `new_user_fields`."""
+    return {
+        "user_id": str(user["id"]),
+        "username": user["username"],
+        "full_name": user["full_name"],
+        "email": user["email"],
+        "created_at": user["created_at"].isoformat(),
+    }
+
+
 @transaction.atomic
 def user_create(
     *,
@@ -93,14 +135,19 @@ def user_create(
     if password is not None and validate_password:
         validate_password_for(password, username=username, email=email, full_name=full_name)
     groups = _resolve_groups(roles or [ROLE_USER])
-    user = User(
-        username=username, email=email, full_name=full_name, is_active=is_active, is_superuser=is_superuser
+    fields = new_user_fields(
+        username=username,
+        email=email,
+        full_name=full_name,
+        password_hash=make_password(password),  # None gives an unusable password
+        roles=[group.name for group in groups],
+        is_active=is_active,
+        is_superuser=is_superuser,
     )
-    user.password = make_password(password)  # None gives an unusable password
-    user.is_staff = is_superuser or any(g.name == ROLE_ADMIN for g in groups)
+    user = User(**fields)
     _save_unique(user, force_insert=True)
     user.groups.set(groups)
-    event_emit(name="new_user", payload=new_user_payload(user))
+    event_emit(name="new_user", payload=new_user_payload(fields))
     audit_record(Kind.REGISTERED, user_id=user.id, actor_id=actor_id)
     return user
 
@@ -116,16 +163,6 @@ def user_register(*, username: str, email: str, password: str, full_name: str = 
             body=f"Your account {user.username} is ready. Log in to start.",
         )
     return user
-
-
-def new_user_payload(user: User) -> dict[str, Any]:
-    return {
-        "user_id": str(user.id),
-        "username": user.username,
-        "full_name": user.full_name,
-        "email": user.email,
-        "created_at": user.created_at.isoformat(),
-    }
 
 
 def user_get(*, user_id: Any) -> User:
@@ -249,6 +286,26 @@ def user_soft_delete(*, user_id: Any, actor_id: Any = None) -> User:
         audit_record(Kind.DELETED, user_id=user.id, actor_id=actor_id)
         auth_cache.refresh_user(user.id)
     return user
+
+
+@transaction.atomic
+def user_hard_delete(*, user_id: Any, actor_id: Any = None) -> None:
+    """Remove an account and everything that hangs on it, for good.
+
+    Its sessions are revoked first so that the cache records them as revoked
+    (a token in flight is refused at once, even before the cached user entry
+    is dropped); then the row goes, `user_deleted` (`hard: true`) is emitted and
+    the cached user is removed after commit.
+    """
+    user = User.objects.select_for_update().filter(id=user_id).first()
+    if user is None:
+        raise NotFound("User not found.")
+    sessions_revoke_all(user_id=user.id, reason="deleted", actor_id=actor_id)
+    user.delete()
+    event_emit(name="user_deleted", payload={"user_id": str(user_id), "hard": True})
+    # The row is gone, so the audit entry names the id in its detail (as the purge does).
+    audit_record(Kind.PURGED, actor_id=actor_id, detail_user_id=str(user_id), hard=True)
+    auth_cache.refresh_user(user_id)
 
 
 @transaction.atomic

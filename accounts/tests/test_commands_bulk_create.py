@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from accounts.models import AuditEvent, User
-from accounts.services import bulk, new_user_payload
+from accounts.services import bulk_create, user_fields
 from accounts.tests.factories import UserFactory
 from notifications.models import OutboxEvent
 
@@ -118,18 +119,24 @@ def check_mixed_import() -> None:
     }
     assert {name for name, u in users.items() if u.is_staff} == {"chief"}
     assert all(u.is_active and u.deleted_at is None and not u.is_superuser for u in users.values())
-    # One new_user event per user, in event_emit's shape.
+    # One new_user event per user, with the fields API.md names for it.
     events = {e.payload["username"]: e for e in OutboxEvent.objects.all()}
     assert set(events) == set(users)
     for name, event in events.items():
         assert event.key == "new_user"
         assert event.topic == django_settings.KAFKA_TOPIC_DATA
         assert event.published_at is None
+        user = users[name]
         assert event.payload == {
             "event_id": str(event.id),
-            "occurred_at": users[name].created_at.isoformat(),
-            **new_user_payload(users[name]),
+            "occurred_at": event.payload["occurred_at"],
+            "user_id": str(user.id),
+            "username": user.username,
+            "full_name": user.full_name,
+            "email": user.email,
+            "created_at": user.created_at.isoformat(),
         }
+        assert datetime.fromisoformat(event.payload["occurred_at"]) >= user.created_at
     registered = AuditEvent.objects.filter(kind=AuditEvent.Kind.REGISTERED)
     assert sorted(registered.values_list("user__username", flat=True)) == sorted(users)
 
@@ -170,7 +177,7 @@ def test_imported_users_log_in_over_the_api(tmp_path):
 
 
 def test_batched_writes_do_not_query_per_row(tmp_path, monkeypatch):
-    monkeypatch.setattr(bulk, "BATCH_SIZE", 1000)
+    monkeypatch.setattr(bulk_create, "BATCH_SIZE", 1000)
 
     def queries(count: int, name: str) -> int:
         rows = [row(n, username=f"{name}{n}", email=f"{name}{n}@example.com") for n in range(count)]
@@ -188,7 +195,7 @@ def test_batched_writes_do_not_query_per_row(tmp_path, monkeypatch):
 
 def test_batches_of_the_batch_size(tmp_path, monkeypatch):
     """Uniqueness checked per batch, inserts per batch: still every row, and every clash, across batches."""
-    monkeypatch.setattr(bulk, "BATCH_SIZE", 4)
+    monkeypatch.setattr(bulk_create, "BATCH_SIZE", 4)
     UserFactory(username="imported9", email="elsewhere@example.com")
     rows = [row(n) for n in range(12)]
     rows.append(row(99, email="imported2@example.com"))  # line 13: clash with line 3, two batches earlier
@@ -247,7 +254,7 @@ def test_every_bad_row_is_reported_and_nothing_is_written(tmp_path):
         "line 6: password: This password is entirely numeric.",
         "line 7: password: Give either password or password_hash, not both.",
         "line 8: password: This field is required (or give password_hash).",
-        f"line 9: password_hash: Not a password hash this service can check: use {bulk.HASH_FORMATS}.",
+        f"line 9: password_hash: Not a password hash this service can check: use {user_fields.HASH_FORMATS}.",
         "line 10: Each row must be a JSON object.",
         "line 11: Invalid JSON: Expecting property name enclosed in double quotes (column 2).",
         "line 12: extra: Unknown field (expected username, email, full_name, role, password, password_hash).",
@@ -311,7 +318,7 @@ def test_a_broken_json_array_is_reported_where_it_breaks(tmp_path, text, report)
 def test_hashes_that_could_never_be_checked_are_refused(tmp_path, password_hash):
     _, _, err = fails(str(write_lines(tmp_path / "u.jsonl", [row(1, password_hash=password_hash)])))
     assert err.splitlines() == [
-        f"line 1: password_hash: Not a password hash this service can check: use {bulk.HASH_FORMATS}."
+        f"line 1: password_hash: Not a password hash this service can check: use {user_fields.HASH_FORMATS}."
     ]
     nothing_written()
 
@@ -366,14 +373,14 @@ def test_a_missing_file(tmp_path):
 @pytest.fixture
 def clash_after_check(monkeypatch):
     """Someone creates `imported2` after the check pass and before the write pass."""
-    original = bulk._create_check
+    original = bulk_create._create_check
 
     def check_then_clash(*args: Any, **kwargs: Any) -> Any:
         bad = original(*args, **kwargs)
         UserFactory(username="imported2", email="someone@example.com")
         return bad
 
-    monkeypatch.setattr(bulk, "_create_check", check_then_clash)
+    monkeypatch.setattr(bulk_create, "_create_check", check_then_clash)
 
 
 @pytest.mark.usefixtures("clash_after_check")
@@ -491,11 +498,11 @@ def test_a_progress_bar_on_a_terminal_only(tmp_path):
 
 def test_password_hash_normalize_keeps_django_hashes_and_prefixes_passlib_ones():
     django_hash = make_password(STRONG)
-    assert bulk.password_hash_normalize(django_hash) == django_hash
-    assert bulk.password_hash_normalize(PASSLIB_12) == "bcrypt$" + PASSLIB_12
-    assert bulk.password_hash_normalize(" bcrypt$" + PASSLIB_12 + "\n") == "bcrypt$" + PASSLIB_12
+    assert user_fields.password_hash_normalize(django_hash) == django_hash
+    assert user_fields.password_hash_normalize(PASSLIB_12) == "bcrypt$" + PASSLIB_12
+    assert user_fields.password_hash_normalize(" bcrypt$" + PASSLIB_12 + "\n") == "bcrypt$" + PASSLIB_12
     with pytest.raises(ValueError, match="usable"):
-        bulk.password_hash_normalize(make_password(None))
+        user_fields.password_hash_normalize(make_password(None))
 
 
 def test_the_write_pass_normalises_rows_exactly_as_the_check_pass():
@@ -522,16 +529,16 @@ def test_the_write_pass_normalises_rows_exactly_as_the_check_pass():
             "password_hash": PASSLIB_12,
         },
     ]
-    roles = bulk.known_roles()
+    roles = user_fields.known_roles()
     for line, data in enumerate(rows, start=1):
-        checked, errors = bulk.new_user_clean(data, line=line, known_roles=roles)
+        checked, errors = user_fields.new_user_clean(data, line=line, known_roles=roles)
         assert errors == []
-        assert bulk._checked_row(data, line) == checked
+        assert user_fields.checked_row(data, line) == checked
 
 
 def test_a_file_changed_between_the_passes_writes_nothing(tmp_path, monkeypatch):
     path = write_lines(tmp_path / "u.jsonl", [row(1), row(2)])
-    original = bulk._create_check
+    original = bulk_create._create_check
 
     def check_then_edit(*args: Any, **kwargs: Any) -> Any:
         bad = original(*args, **kwargs)
@@ -539,7 +546,7 @@ def test_a_file_changed_between_the_passes_writes_nothing(tmp_path, monkeypatch)
         os.utime(path, ns=(1, 1))  # a different mtime, whatever the clock's resolution
         return bad
 
-    monkeypatch.setattr(bulk, "_create_check", check_then_edit)
+    monkeypatch.setattr(bulk_create, "_create_check", check_then_edit)
     _, _, err = fails(str(path))
     assert err == "The file changed while it was being checked; nothing was written.\n"
     nothing_written()
@@ -554,7 +561,7 @@ def test_with_a_broker_the_outbox_relay_is_queued_once_after_commit(
     settings.CELERY_TASK_ALWAYS_EAGER = False
     queued: list[int] = []
     monkeypatch.setattr(tasks.publish_outbox, "delay", lambda: queued.append(OutboxEvent.objects.count()))
-    monkeypatch.setattr(bulk, "BATCH_SIZE", 2)
+    monkeypatch.setattr(bulk_create, "BATCH_SIZE", 2)
     with django_capture_on_commit_callbacks(execute=True):
         run(str(write_lines(tmp_path / "u.jsonl", [row(n) for n in range(5)])))
     assert queued == [5]  # once, for 3 batches, with every event stored

@@ -17,7 +17,7 @@ from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
 from accounts.models import AuditEvent, AuthSession, User
-from accounts.services import bulk
+from accounts.services import bulk_delete
 from accounts.tests.factories import UserFactory
 from notifications.models import OutboxEvent
 
@@ -209,25 +209,27 @@ def test_json_lines_from_standard_input(people, monkeypatch):
 
 def test_lookups_are_batched(people, tmp_path, monkeypatch, django_assert_max_num_queries):
     """The check pass asks the database once per batch, not once per entry."""
-    monkeypatch.setattr(bulk, "BATCH_SIZE", 2)
+    monkeypatch.setattr(bulk_delete, "BATCH_SIZE", 2)
     UserFactory.create_batch(6)  # 10 users
     entries = list(User.objects.values_list("username", flat=True))
     with django_assert_max_num_queries(6):  # 11 entries in batches of 2
-        result = bulk.users_bulk_delete(path=lines(tmp_path / "d.json", [*entries, "nobody"]), dry_run=True)
+        result = bulk_delete.users_bulk_delete(
+            path=lines(tmp_path / "d.json", [*entries, "nobody"]), dry_run=True
+        )
     assert (result.rows, result.failed) == (11, 1)
 
 
 @pytest.fixture
 def vanishes_after_check(monkeypatch, people):
     """`ben` is removed by someone else between the check pass and the deletes."""
-    original = bulk._delete_check
+    original = bulk_delete._delete_check
 
     def check_then_vanish(*args: Any, **kwargs: Any) -> Any:
         targets = original(*args, **kwargs)
         User.objects.filter(username="ben").delete()
         return targets
 
-    monkeypatch.setattr(bulk, "_delete_check", check_then_vanish)
+    monkeypatch.setattr(bulk_delete, "_delete_check", check_then_vanish)
 
 
 @pytest.mark.usefixtures("vanishes_after_check")

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from accounts.services import bulk
-from accounts.services.bulk import BadJSON, json_rows
+from accounts.services import bulk_rows
+from accounts.services.bulk_rows import BadJSON, json_rows
 
 TRICKY = [
     {"username": "a]b,c", "note": 'quote " and \\ backslash', "n": 12345},
@@ -37,7 +37,7 @@ def _scratch_file(tmp_path: Path):
     SCRATCH.clear()
 
 
-def json_rows_of(text: str, chunk_chars: int = bulk.CHUNK_CHARS) -> list[tuple[int, Any]]:
+def json_rows_of(text: str, chunk_chars: int = bulk_rows.CHUNK_CHARS) -> list[tuple[int, Any]]:
     """Write `text` to a file and read it back through `json_rows`."""
     SCRATCH[0].write_text(text, encoding="utf-8")
     return list(json_rows(SCRATCH[0], chunk_chars=chunk_chars))
@@ -51,7 +51,7 @@ def expected_lines(text: str, values: list[Any]) -> list[int]:
     return starts
 
 
-@pytest.mark.parametrize("chunk_chars", [1, 2, 3, 7, 64, bulk.CHUNK_CHARS])
+@pytest.mark.parametrize("chunk_chars", [1, 2, 3, 7, 64, bulk_rows.CHUNK_CHARS])
 def test_a_json_array_at_every_chunk_size(chunk_chars):
     text = json.dumps(TRICKY, indent=1, ensure_ascii=False)
     got = json_rows_of(text, chunk_chars)
@@ -59,7 +59,7 @@ def test_a_json_array_at_every_chunk_size(chunk_chars):
     assert [line for line, _ in got] == expected_lines(text, TRICKY)
 
 
-@pytest.mark.parametrize("chunk_chars", [1, 5, bulk.CHUNK_CHARS])
+@pytest.mark.parametrize("chunk_chars", [1, 5, bulk_rows.CHUNK_CHARS])
 def test_a_compact_array_and_a_bom(chunk_chars):
     text = "\ufeff  \n\n" + json.dumps(TRICKY, ensure_ascii=True) + "\n\n"
     got = json_rows_of(text, chunk_chars)
@@ -111,7 +111,7 @@ def test_not_utf8_is_one_fatal_error(tmp_path):
 def test_the_buffer_stays_a_few_chunks_whatever_the_file_size(monkeypatch):
     """A 2,000-row array read 64 characters at a time never holds more than a row and two chunks."""
     biggest = 0
-    fill = bulk._Scanner.fill
+    fill = bulk_rows._Scanner.fill
 
     def watching_fill(self: Any) -> bool:
         nonlocal biggest
@@ -119,7 +119,7 @@ def test_the_buffer_stays_a_few_chunks_whatever_the_file_size(monkeypatch):
         biggest = max(biggest, len(self.buf))
         return more
 
-    monkeypatch.setattr(bulk._Scanner, "fill", watching_fill)
+    monkeypatch.setattr(bulk_rows._Scanner, "fill", watching_fill)
     rows = [{"username": f"user{n}", "email": f"user{n}@example.com"} for n in range(2000)]
     text = json.dumps(rows)
     got = json_rows_of(text, 64)
@@ -129,7 +129,7 @@ def test_the_buffer_stays_a_few_chunks_whatever_the_file_size(monkeypatch):
 
 
 def test_a_row_bigger_than_the_limit_is_an_error_not_a_memory_hog(monkeypatch):
-    monkeypatch.setattr(bulk, "MAX_ROW_CHARS", 100)
+    monkeypatch.setattr(bulk_rows, "MAX_ROW_CHARS", 100)
     (_, bad), *_ = json_rows_of('[{"x": "' + "y" * 1000 + "\n", 16)
     assert isinstance(bad, BadJSON)
     assert bad.fatal

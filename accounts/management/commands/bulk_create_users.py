@@ -3,7 +3,7 @@
 Rows: `username`, `email`, `full_name?`, `role?`, and `password` or
 `password_hash` (Django's formats, or the `$2b$12$...` bcrypt of the earlier
 services: those users log in with their old passwords, and the hash is
-upgraded at the first login). The rules live in `accounts.services.bulk`;
+upgraded at the first login). The rules live in `accounts.services.bulk_create`;
 this file is the command-line face shared with `bulk_delete_users`: the
 input (stdin spooled to a temporary file, since the import reads it twice),
 the report on stderr, tqdm on a terminal, the summary and the exit status.
@@ -23,7 +23,8 @@ from typing import Any, TextIO
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from accounts.services.bulk import BulkResult, Progress, RowError, users_bulk_create
+from accounts.services.bulk_create import users_bulk_create
+from accounts.services.bulk_rows import BulkResult, Progress, RowError
 
 # No tqdm monitor thread: the hashing pool forks, and a fork should not copy a running thread.
 tqdm.monitor_interval = 0

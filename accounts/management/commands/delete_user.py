@@ -15,7 +15,6 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts import services
 from accounts.selectors import user_find
-from accounts.services.bulk import user_hard_delete
 
 
 class Command(BaseCommand):
@@ -46,7 +45,7 @@ class Command(BaseCommand):
             if answer.strip().lower() not in {"y", "yes"}:
                 raise CommandError("Cancelled; nothing was deleted.")
         if hard:
-            user_hard_delete(user_id=target.id)
+            services.user_hard_delete(user_id=target.id)
             self.stdout.write(self.style.SUCCESS(f"Removed {name} for good; its sessions are revoked."))
         else:
             deleted = services.user_soft_delete(user_id=target.id)

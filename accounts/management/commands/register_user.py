@@ -16,7 +16,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts import services
 from accounts.models import ROLE_ADMIN, ROLE_USER
-from accounts.services.bulk import email_problems, full_name_problems, known_roles, username_problems
+from accounts.services.user_fields import email_problems, full_name_problems, known_roles, username_problems
 
 CANCELLED = "Cancelled; no user was created."
 
@@ -76,7 +76,7 @@ class Command(BaseCommand):
                 username=username, email=email, password=password, full_name=full_name, roles=roles
             )
         except ValidationError as exc:  # someone took the name meanwhile
-            raise CommandError(_format(exc)) from None
+            raise CommandError(format_errors(exc)) from None
         self.stdout.write(
             self.style.SUCCESS(
                 f"Created user {user.username} ({user.id}) with roles: {', '.join(user.roles)}."
@@ -137,7 +137,7 @@ class Command(BaseCommand):
                 self.stderr.write(f"Error: {message}")
 
 
-def _format(exc: ValidationError) -> str:
+def format_errors(exc: ValidationError) -> str:
     if hasattr(exc, "error_dict"):
         return " ".join(f"{field}: {' '.join(messages)}" for field, messages in exc.message_dict.items())
     return " ".join(exc.messages)
