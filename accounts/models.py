@@ -71,8 +71,8 @@ class UserManager(BaseUserManager["User"]):
     def create_user(self, username: str, email: str, password: str | None = None, **extra: Any) -> User:
         """Low-level create, for Django's own tooling.
 
-        The API, the admin forms and the commands go through
-        `accounts.services.user_create`, which also validates and assigns roles.
+        The API, the admin forms and the commands (`createsuperuser` included) go
+        through `accounts.services.user_create`, which also validates and assigns roles.
         """
         user = self.model(username=username, email=normalize_email(email), **extra)
         user.set_password(password)
@@ -80,20 +80,14 @@ class UserManager(BaseUserManager["User"]):
         return user
 
     def create_superuser(self, username: str, email: str, password: str | None = None, **extra: Any) -> User:
-        """Django's `createsuperuser`: through the service, so the account gets its roles,
-        its `new_user` event and its audit row like any other (the command validated the
-        password already)."""
-        from .services import user_create
+        """Low-level, as `create_user`: the row alone (no roles, event or audit row).
 
-        return user_create(
-            username=username,
-            email=email,
-            password=password,
-            full_name=extra.get("full_name", ""),
-            roles=[ROLE_USER, ROLE_ADMIN],
-            is_superuser=True,
-            validate_password=False,
-        )
+        Django's `createsuperuser` does not come here: the `accounts` command of
+        that name takes its place and creates the account through the service.
+        """
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        return self.create_user(username, email, password, **extra)
 
 
 class User(AbstractBaseUser, PermissionsMixin):

@@ -92,6 +92,8 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1")
 
 INSTALLED_APPS = [
     "config.admin_site.ServiceAdminConfig",
+    # Before django.contrib.auth, so that its `createsuperuser` (through the service) is the one run.
+    "accounts",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -101,7 +103,6 @@ INSTALLED_APPS = [
     "django_filters",
     "corsheaders",
     "drf_spectacular",
-    "accounts",
     "profiles",
     "notifications",
 ]

@@ -303,7 +303,7 @@ def test_createsuperuser_interactive(answers):
 def test_createsuperuser_refuses_a_username_taken_in_another_case(monkeypatch):
     UserFactory(username="root")
     monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", STRONG)
-    with pytest.raises(CommandError, match="already taken"):
+    with pytest.raises(CommandError, match="A user with that username already exists"):
         call_command("createsuperuser", interactive=False, username="ROOT", email="r2@example.com")
     assert User.objects.count() == 1
 
@@ -530,6 +530,13 @@ def test_a_username_that_looks_like_an_id_wins_over_the_id(db):
     run("delete_user", str(other.id), "--yes")
     assert User.objects.get(id=lookalike.id).deleted_at is not None
     assert User.objects.get(id=other.id).deleted_at is None
+
+
+def test_createsuperuser_is_the_accounts_command_not_the_model_manager():
+    """Django's `createsuperuser` calls `User.objects.create_superuser`; ours calls the service."""
+    from django.core.management import get_commands
+
+    assert get_commands()["createsuperuser"] == "accounts"
 
 
 def test_createsuperuser_goes_through_the_service(monkeypatch, django_capture_on_commit_callbacks):
