@@ -34,9 +34,11 @@ serve: migrate
 test: $(VENV)/.dev
 	$(BIN)/pytest
 
+## lint: ruff, and the import graph (no cycle; notifications imports no app above it)
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python scripts/import_graph.py
 
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy .
