@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+APPS := accounts config notifications profiles
 
 .PHONY: run test lint typecheck check migrate worker beat serve services-start services-stop clean
 
@@ -34,11 +35,13 @@ serve: migrate
 test: $(VENV)/.dev
 	$(BIN)/pytest
 
-## lint: ruff, and the import graph (no cycle; notifications imports no app above it)
+## lint: ruff; the import graph (no cycle; notifications imports no app above it); no app module over 600 lines
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python scripts/import_graph.py
+	@! find $(APPS) -name '*.py' -not -path '*/migrations/*' -exec wc -l {} + \
+	  | awk '$$2 != "total" && $$1 > 600 { print "Over 600 lines, split it by concern:", $$2, $$1; found = 1 } END { exit !found }'
 
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy .
