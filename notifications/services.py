@@ -34,6 +34,9 @@ from .models import EMAIL_BY_DEFAULT, Broadcast, Kind, Notification, Notificatio
 
 # --- events -------------------------------------------------------------------
 
+# Values JSON gives back as they are: a payload of only these needs no round trip through the encoder.
+_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+
 
 def event_fields(*, name: str, payload: dict[str, Any], topic: str | None = None) -> dict[str, Any]:
     """A new outbox row's column values: `event_emit` saves one, bulk writers copy many.
@@ -43,11 +46,13 @@ def event_fields(*, name: str, payload: dict[str, Any], topic: str | None = None
     """
     event_id, now = uuid.uuid4(), timezone.now()
     body = {"event_id": str(event_id), "occurred_at": now.isoformat(), **payload}
+    if not all(type(value) in _JSON_SCALARS for value in body.values()):
+        body = json.loads(json.dumps(body, cls=DjangoJSONEncoder))  # datetimes, UUIDs, nested values
     return {
         "id": event_id,
         "topic": topic or settings.KAFKA_TOPIC_DATA,
         "key": name,
-        "payload": json.loads(json.dumps(body, cls=DjangoJSONEncoder)),
+        "payload": body,
         "created_at": now,
     }
 
