@@ -2,7 +2,7 @@
 """Bulk user commands benchmark: insert speed, parallel hashing, memory on 100,000 rows.
 
     python benchmarks/bulk_users.py [--rows 10000] [--repeat 3] [--hash-rows 64] [--hash-repeat 3]
-                                    [--rss-rows 100000] [--parts ratio,hashing,memory]
+                                    [--rss-rows 100000] [--parts ratio,hashing,memory,reading]
 
 Measures, on a throwaway database (a temporary SQLite file by default; with
 DATABASE_URL pointing at PostgreSQL, a temporary database created next to the
@@ -19,6 +19,10 @@ one named there and dropped at the end, so real data is never touched):
    `manage.py bulk_create_users` importing `--rss-rows` rows from a JSON array;
    it should stay under 300 MB. Also: a bare `manage.py` process for
    reference, and `list_users --json` over all those users.
+4. Reading the `--rss-rows` JSON array: the commands' reader (`json_rows`,
+   a small scanner on the C `json` decoder, which gives each row's line)
+   against `ijson.items` with its C backend (yajl2_c) and its pure-Python
+   one, neither of which says where a row starts. Informational: no target.
 
 Prints one JSON document on stdout; progress goes to stderr.
 """
@@ -291,6 +295,46 @@ def measure_memory(workdir: Path, count: int, env: dict[str, str]) -> dict[str, 
     }
 
 
+def measure_reading(workdir: Path, count: int, repeat: int) -> dict[str, Any]:
+    """Seconds to stream every row of a `count`-row JSON array (the fastest of `repeat` runs each)."""
+    import ijson
+
+    from accounts.services.bulk_rows import json_rows
+
+    path = write_rows(workdir / "read.json", count, hashed_row("read"), array=True)
+
+    def scanner() -> int:
+        return sum(1 for _ in json_rows(path))
+
+    def with_ijson(backend: str) -> Callable[[], int]:
+        items = ijson.get_backend(backend).items
+
+        def read() -> int:
+            with path.open("rb") as stream:
+                return sum(1 for _ in items(stream, "item"))
+
+        return read
+
+    readers = {"json_rows (lines)": scanner, "ijson yajl2_c": with_ijson("yajl2_c")}
+    readers["ijson python"] = with_ijson("python")
+    seconds: dict[str, float] = {}
+    for name, read in readers.items():
+        runs = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            assert read() == count
+            runs.append(time.perf_counter() - start)
+        seconds[name] = round(min(runs), 3)
+        log(f"  {name}: {seconds[name]:.2f} s")
+    return {
+        "rows": count,
+        "file_mb": round(path.stat().st_size / 2**20, 1),
+        "seconds": seconds,
+        "ok": True,
+        "note": "informational; only json_rows reports the line each row starts on",
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -303,7 +347,9 @@ def main() -> int:
     )
     parser.add_argument("--rss-rows", type=int, default=100_000, help="rows for the memory measurement")
     parser.add_argument(
-        "--parts", default="ratio,hashing,memory", help="which measurements, comma-separated (default: all)"
+        "--parts",
+        default="ratio,hashing,memory,reading",
+        help="which measurements, comma-separated (default: all)",
     )
     args = parser.parse_args()
     parts = set(args.parts.split(","))
@@ -336,6 +382,9 @@ def main() -> int:
             if "memory" in parts:
                 log(f"3. {args.rss_rows} rows: peak memory of the command")
                 results["memory"] = measure_memory(workdir, args.rss_rows, env)
+            if "reading" in parts:
+                log(f"4. {args.rss_rows} rows of a JSON array: the reader against ijson")
+                results["reading"] = measure_reading(workdir, args.rss_rows, args.repeat)
             from django.db import connections
 
             connections.close_all()
