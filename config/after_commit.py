@@ -36,13 +36,14 @@ def registered_task(name: str) -> Task:
 
     Celery imports the apps' `tasks` modules only when a worker starts; a web
     process or a command loads them on the first miss here, so a task is found
-    whichever module happened to be imported first. An unknown name raises
-    `celery.exceptions.NotRegistered` (a KeyError).
+    whichever module happened to be imported first. (Forced autodiscovery, not
+    `loader.import_default_modules()`: that also runs Django's system checks.)
+    An unknown name raises `celery.exceptions.NotRegistered` (a KeyError).
     """
     try:
         return app.tasks[name]
     except KeyError:
-        app.loader.import_default_modules()  # runs the autodiscovery of every app's tasks.py
+        app.autodiscover_tasks(force=True)  # every installed app's tasks.py
         return app.tasks[name]
 
 
