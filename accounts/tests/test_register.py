@@ -10,11 +10,6 @@ from accounts.tests.support import USER_FIELDS
 
 REGISTER = "/api/v1/auth/register"
 LOGIN = "/api/v1/auth/login"
-REFRESH = "/api/v1/auth/refresh"
-LOGOUT = "/api/v1/auth/logout"
-LOGOUT_ALL = "/api/v1/auth/logout-all"
-VERIFY = "/api/v1/auth/verify"
-ME = "/api/v1/users/me"
 
 STRONG = "correct horse battery staple"
 
