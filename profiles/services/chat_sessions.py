@@ -11,10 +11,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, Value, When
 from django.utils import timezone
 
-from accounts.models import User
 from config.errors import NotFound
 
 from ..models import ChatSession
+from .owner_lock import owner_lock
 
 
 def chat_session_create(
@@ -23,15 +23,14 @@ def chat_session_create(
     """Record a session of the agent; beyond the limit, delete the least recently active.
 
     Atomic on both databases, so two creations at once never leave one too many:
-    the INSERT comes first, which on SQLite takes the database's write lock
-    (waiting for it: a read first would make SQLite fail the second writer at
-    once), and on PostgreSQL the owner's row lock orders creations of one user;
-    the DELETE then reads a snapshot that includes the other's committed row.
-    The new session itself is never the one removed.
+    the owner's lock orders creations of one user, and the DELETE then reads a
+    snapshot that includes the other's committed row. The new session itself is
+    never the one removed.
     """
     now = timezone.now()
     try:
         with transaction.atomic():
+            owner_lock(user_id=user_id)
             session = ChatSession.objects.create(
                 user_id=user_id,
                 external_id=external_id,
@@ -40,7 +39,6 @@ def chat_session_create(
                 created_at=now,
                 last_activity_at=now,
             )
-            list(User.objects.select_for_update().filter(id=user_id).values_list("id", flat=True))
             others = ChatSession.objects.filter(user_id=user_id).exclude(id=session.id)
             keep = others.order_by("-last_activity_at", "-created_at").values("id")[
                 : settings.MAX_USER_SESSIONS - 1

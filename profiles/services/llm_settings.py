@@ -17,6 +17,7 @@ from ..selectors.llm_settings import (
     llm_settings_refresh,
     llm_settings_saved_from_db,
 )
+from .owner_lock import owner_lock
 
 EVENT_CHANGED = "llm_settings_changed"
 FIELDS = ("provider", "model", "temperature", "max_tokens")
@@ -57,8 +58,8 @@ def llm_settings_update(
     if replace and set(changes) != set(PURPOSES):
         raise ValidationError({p: ["This field is required."] for p in PURPOSES if p not in changes})
     with transaction.atomic():
-        # Row locks on PostgreSQL: two changes of one user apply one after the other.
-        rows = {row.purpose: row for row in LLMSetting.objects.select_for_update().filter(user_id=user_id)}
+        owner_lock(user_id=user_id)  # two changes of one user apply one after the other
+        rows = {row.purpose: row for row in LLMSetting.objects.filter(user_id=user_id)}
         saved = {p: {f: getattr(row, f) for f in FIELDS} for p, row in rows.items()}
         effective = llm_settings_effective_from(saved, catalog())
         wanted: dict[str, dict[str, Any]] = {}

@@ -288,7 +288,7 @@ def test_creations_at_once_on_the_embedded_default_never_leave_one_too_many(tmp_
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "MAX_USER_SESSIONS"}}
 
     result = subprocess.run(
-        [sys.executable, "-m", "profiles.tests.chat_race", str(tmp_path), "8"],
+        [sys.executable, "-m", "profiles.tests.embedded_race", str(tmp_path), "chat", "8"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -299,7 +299,7 @@ def test_creations_at_once_on_the_embedded_default_never_leave_one_too_many(tmp_
 
     assert result.returncode == 0, result.stderr
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
-    assert outcome["statuses"] == ["201"] * 8, result.stderr
+    assert outcome["statuses"] == [201] * 8, result.stderr
     assert outcome["limit"] == 10
     assert len(outcome["left"]) == 10
     assert {f"new-{i}" for i in range(8)} <= set(outcome["left"])

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,7 +15,9 @@ from django.db import connection
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
-from accounts.tests.support import CACHE_DOWN, bearer
+from accounts.tests.factories import UserFactory
+from accounts.tests.support import CACHE_DOWN, bearer, run_at_once
+from notifications.models import OutboxEvent
 from profiles.llm_catalog import catalog
 from profiles.models import LLMSetting
 from profiles.selectors import llm_settings as llm_cache
@@ -297,3 +304,49 @@ def test_a_change_whose_cache_write_failed_is_never_read_stale_afterwards(auth_c
     assert auth_client.get(SETTINGS).json() == {**FULL, "stale": []}
     assert llm_cache.pending_writes() == 0
     assert cache.get(key)["saved"]["agent"]["model"] == "claude-sonnet-4-5"
+
+
+# --- changes at once -------------------------------------------------------------------------------
+
+PASSWORD = "a-long enough pass phrase"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.postgres
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the embedded default has its own race test below"
+)
+def test_changes_at_once_on_postgresql_all_apply_one_after_the_other(login):
+    user = UserFactory(password=PASSWORD)
+    access = login(user)["access"]
+
+    def change(temperature: float) -> int:
+        body = {"agent": {"temperature": temperature}}
+        return bearer(access).patch(SETTINGS, body, format="json").status_code
+
+    # The first ones create the row: without the owner's lock two INSERTs would collide.
+    statuses = run_at_once([lambda t=i / 10: change(t) for i in range(6)])
+
+    assert statuses == [200] * 6, statuses
+    assert LLMSetting.objects.filter(user=user).count() == 1
+    assert OutboxEvent.objects.filter(key="llm_settings_changed").count() == 6
+
+
+def test_changes_at_once_on_the_embedded_default_all_answer(tmp_path):
+    """The embedded default (a SQLite file, one process, threads), in a child process of its own."""
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+
+    result = subprocess.run(
+        [sys.executable, "-m", "profiles.tests.embedded_race", str(tmp_path), "llm", "6"],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    assert outcome["statuses"] == [200] * 18, result.stderr[-3000:]
+    assert (outcome["rows"], outcome["events"]) == (1, 18)
