@@ -1,8 +1,10 @@
-"""Who is asking, from where: set once per request, read by the audit log.
+"""Who is asking, from where, under which request id: set once per request.
 
-A context variable rather than an argument threaded through every service:
-audit rows are a side record, and services called from commands and tasks
-simply have no request (None).
+The audit log reads who and where; every log line reads the request id
+(`config.logging_context`), which is also echoed in `X-Request-ID` and carried
+into the Celery tasks the request queues. Context variables rather than
+arguments threaded through every service: audit rows and log lines are side
+records, and services called from commands and tasks simply have no request.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from dataclasses import dataclass
 from django.http import HttpRequest, HttpResponse
 
 from .http import client_ip, user_agent
+from .logging_context import new_request_id, reset_request_id, sane_request_id, set_request_id
+
+REQUEST_ID_HEADER = "X-Request-ID"
 
 
 @dataclass(frozen=True)
@@ -34,8 +39,13 @@ class RequestMetaMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        request_id = sane_request_id(request.META.get("HTTP_X_REQUEST_ID")) or new_request_id()
         token = _current.set(RequestMeta(client_ip(request), user_agent(request)))
+        id_token = set_request_id(request_id)
         try:
-            return self.get_response(request)
+            response = self.get_response(request)
         finally:
+            reset_request_id(id_token)
             _current.reset(token)
+        response[REQUEST_ID_HEADER] = request_id
+        return response

@@ -375,31 +375,57 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 WHITENOISE_USE_FINDERS = True
 
 # --- Logging ------------------------------------------------------------------
+# Plain or JSON lines (LOG_FORMAT) to stdout and to LOG_DIR/user_service.log,
+# rotated at midnight; every line carries the request id (config/logging_setup.py).
 LOG_DIR = Path(env.str("LOG_DIR", default=str(BASE_DIR / "logs")))
-LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
-_handlers: dict[str, dict[str, object]] = {
-    "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
+if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    raise ImproperlyConfigured(
+        f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {LOG_LEVEL!r}"
+    )
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain").lower()
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, got {LOG_FORMAT!r}")
+from config.logging_setup import build_logging  # noqa: E402  (the settings' own helper)
+
+LOGGING = build_logging(log_dir=LOG_DIR, level=LOG_LEVEL, log_format=LOG_FORMAT)
+# The worker logs through LOGGING too (same format, same request ids), not Celery's own handler.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Metrics and health ---------------------------------------------------------
+# /metrics: these addresses, or `Authorization: Bearer METRICS_TOKEN`.
+METRICS_ALLOWED_CIDRS = env_list("METRICS_ALLOWED_CIDRS", "127.0.0.0/8,::1")
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+READY_MAX_EVENT_LAG_SECONDS = env_int("READY_MAX_EVENT_LAG_SECONDS", 300, minimum=1)
+# Each readiness check gets this long; a hung dependency answers "timeout", the probe does not hang.
+READY_CHECK_TIMEOUT_MS = env_int("READY_CHECK_TIMEOUT_MS", 2000, minimum=10)
+import ipaddress  # noqa: E402
+
+from config import metrics_process  # noqa: E402
+
+# Before any metric exists: one file per process (host and pid) when PROMETHEUS_MULTIPROC_DIR is set.
+metrics_process.configure()
+for _cidr in METRICS_ALLOWED_CIDRS:
+    try:
+        ipaddress.ip_network(_cidr, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"METRICS_ALLOWED_CIDRS: {_cidr!r} is not an address or network") from None
+# Request counts and latencies per view (django-prometheus), first in and last out.
+MIDDLEWARE.insert(0, "django_prometheus.middleware.PrometheusBeforeMiddleware")
+MIDDLEWARE.append("django_prometheus.middleware.PrometheusAfterMiddleware")
+# Query timings: django-prometheus' wrapper of the same backend. Cache timings: config/metrics_cache.py.
+_METRICS_DB_ENGINES = {
+    "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
+    "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
 }
-try:
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
-    _handlers["file"] = {
-        "class": "logging.handlers.TimedRotatingFileHandler",
-        "filename": str(LOG_DIR / "user_service.log"),
-        "when": "midnight",
-        "backupCount": 14,
-        "formatter": "plain",
-        "delay": True,
-    }
-except OSError:
-    pass  # an unwritable LOG_DIR leaves console logging only
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": _handlers,
-    "root": {"handlers": list(_handlers), "level": LOG_LEVEL},
-    "loggers": {"django.request": {"level": "ERROR"}},
+for _database in DATABASES.values():
+    _database["ENGINE"] = _METRICS_DB_ENGINES.get(_database["ENGINE"], _database["ENGINE"])
+_METRICS_CACHE_BACKENDS = {
+    "django_redis.cache.RedisCache": "config.metrics_cache.RedisCache",
+    "django.core.cache.backends.locmem.LocMemCache": "config.metrics_cache.LocMemCache",
 }
+for _cache in CACHES.values():
+    _cache["BACKEND"] = _METRICS_CACHE_BACKENDS.get(_cache["BACKEND"], _cache["BACKEND"])
 
 # --- Production hardening -----------------------------------------------------
 if TRUSTED_PROXY_COUNT:

@@ -4,7 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts.views import jwks_view
 
-from . import health
+from . import health, metrics_view
 
 urlpatterns = [
     path("api/v1/", include("accounts.urls")),
@@ -13,6 +13,7 @@ urlpatterns = [
     path(".well-known/jwks.json", jwks_view, name="jwks"),
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),
+    path("metrics", metrics_view.metrics, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("admin/", admin.site.urls),

@@ -23,6 +23,8 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils.module_loading import autodiscover_modules
 
+from config.metrics import consumer_message_counted
+
 from .models import ProcessedEvent
 
 logger = logging.getLogger(__name__)
@@ -109,7 +111,8 @@ def run(
         for partition, records in batches.items():
             for record in records:
                 fallback = f"{record.topic}/{record.partition}/{record.offset}"
-                outcomes[handle_message(key=record.key, value=record.value, fallback_id=fallback)] += 1
+                outcome = handle_message(key=record.key, value=record.value, fallback_id=fallback)
+                outcomes[consumer_message_counted(record.key, outcome)] += 1
                 offsets[partition] = OffsetAndMetadata(record.offset + 1, "", -1)
                 seen += 1
                 if max_messages is not None and seen >= max_messages:

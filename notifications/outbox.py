@@ -19,6 +19,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from config import metrics
+
 from .models import OutboxEvent, ProcessedEvent
 
 logger = logging.getLogger(__name__)
@@ -123,6 +125,8 @@ def outbox_publish(*, batch_size: int = 1000, max_batches: int | None = None) ->
                     attempts=F("attempts") + 1, last_error=error[:2000]
                 )
         total += len(published)
+        metrics.EVENTS_PUBLISHED.inc(len(published))
+        metrics.EVENTS_FAILED.inc(len(failed))
         if failed:
             logger.warning("outbox: %d event(s) not published: %s", len(failed), error)
             break

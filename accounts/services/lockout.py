@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from config import metrics
 from config.errors import ServiceError
 from notifications.models import Kind as NotificationKind
 from notifications.services import notify
@@ -60,6 +61,7 @@ def lockout_record_failure(*, key: str, user: User | None) -> bool:
     started = row.failures >= settings.LOGIN_MAX_ATTEMPTS
     if started:
         row.locked_until = now + timedelta(seconds=settings.LOGIN_LOCKOUT_SECONDS)
+        metrics.LOCKOUTS_STARTED.inc()
     row.save()
     if started and user is not None:
         audit_record(Kind.LOCKOUT, user_id=user.id, failures=row.failures)

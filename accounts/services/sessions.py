@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
 
+from config import metrics
 from config.errors import AuthenticationFailed, NotFound
 from notifications.models import Kind as NotificationKind
 from notifications.services import notify
@@ -54,14 +55,17 @@ def login(*, identifier: str, password: str, ip: str | None, user_agent: str) ->
     lockout_check(key=key)
     if not password_matches(user, password):
         lockout_record_failure(key=key, user=user)
+        metrics.LOGINS.labels(result="failed").inc()
         audit_record(Kind.LOGIN_FAILED, user_id=user.id if user else None)
         raise AuthenticationFailed(LOGIN_FAILED, code="invalid_credentials")
     assert user is not None
     if not user.is_active or user.deleted_at is not None:
+        metrics.LOGINS.labels(result="failed").inc()
         audit_record(Kind.LOGIN_FAILED, user_id=user.id, reason="inactive")
         raise AuthenticationFailed(LOGIN_FAILED, code="invalid_credentials")
     lockout_reset(key=key)
     pair = session_open(user=user, ip=ip, user_agent=user_agent)
+    metrics.LOGINS.labels(result="succeeded").inc()
     audit_record(Kind.LOGIN, user_id=user.id, session_id=pair.session_id)
     return pair
 
@@ -126,6 +130,7 @@ def _revoke(sessions: Any, *, reason: str) -> int:
         revoked_at=now, revoke_reason=reason
     )
     auth_cache.store_revoked_sessions([(str(sid), str(uid), exp) for sid, uid, exp in rows])
+    metrics.SESSIONS_REVOKED.labels(reason=reason).inc(count)
     return count
 
 
@@ -206,6 +211,7 @@ def session_refresh(*, refresh: str) -> TokenPair:
             )
     if revoked:
         logger.warning("Refresh token reuse: session %s of user %s revoked", session_id, user_id)
+    metrics.REFRESH_TOKEN_REUSE.inc()
     raise AuthenticationFailed(
         "The refresh token was already used; the session is revoked.", code="token_reused"
     )

@@ -1,38 +1,8 @@
-"""Service endpoints: health, schema, docs, and the JSON error pages outside DRF."""
+"""Service endpoints: schema, docs, and the JSON error pages outside DRF (health: test_health.py)."""
 
 from __future__ import annotations
 
 import pytest
-
-from config import health
-
-
-@pytest.mark.django_db
-def test_live_and_ready(client):
-    assert client.get("/health/live").status_code == 200
-    response = client.get("/health/ready")
-    assert response.status_code == 200
-    assert response.json() == {"database": "ok", "cache": "ok"}
-
-
-def _broken() -> None:
-    raise ConnectionError("down")
-
-
-@pytest.mark.django_db
-def test_ready_is_503_naming_a_failed_database(client, monkeypatch):
-    monkeypatch.setitem(health.CHECKS, "database", _broken)
-    response = client.get("/health/ready")
-    assert response.status_code == 503
-    assert response.json() == {"database": "error", "cache": "ok", "failing": ["database"]}
-
-
-@pytest.mark.django_db
-def test_a_cache_outage_degrades_but_stays_ready(client, monkeypatch):
-    monkeypatch.setitem(health.CHECKS, "cache", _broken)
-    response = client.get("/health/ready")
-    assert response.status_code == 200
-    assert response.json() == {"database": "ok", "cache": "error", "degraded": ["cache"]}
 
 
 @pytest.mark.django_db

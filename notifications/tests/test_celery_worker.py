@@ -48,9 +48,7 @@ def test_the_tasks_are_registered_and_take_ids():
 
 
 def _postgres_and_redis() -> bool:
-    return django_settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and bool(
-        os.environ.get("REDIS_URL")
-    )
+    return connection.vendor == "postgresql" and bool(os.environ.get("REDIS_URL"))
 
 
 def _worker_env(mails: Path, broker_url: str) -> dict[str, str]:

@@ -1,0 +1,63 @@
+"""gunicorn's settings, read from the environment (the Dockerfile's and `make serve`'s server).
+
+| variable | default | |
+|---|---|---|
+| `GUNICORN_BIND` | `$HOST:$PORT`, `0.0.0.0:8000` | where to listen |
+| `WEB_CONCURRENCY` | `2` | worker processes (about one per core) |
+| `GUNICORN_THREADS` | `1` | threads per worker (more than 1: the gthread worker) |
+| `GUNICORN_TIMEOUT` | `30` | seconds a request may take before its worker is restarted |
+| `GUNICORN_GRACEFUL_TIMEOUT` | `30` | seconds a stopping worker has to finish its requests (SIGTERM) |
+| `GUNICORN_KEEPALIVE` | `5` | seconds an idle keep-alive connection is held |
+| `GUNICORN_MAX_REQUESTS` | `0` | restart a worker after this many requests (0: never) |
+| `GUNICORN_ACCESS_LOG` | `-` | access log target (`-`: stdout; empty: off) |
+| `PROMETHEUS_MULTIPROC_DIR` | a fresh temporary folder | where the workers' metric files live |
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any
+
+from config import metrics_process
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "")
+    try:
+        return int(raw) if raw.strip() else default
+    except ValueError:
+        raise SystemExit(f"{name} must be an integer, got {raw!r}") from None
+
+
+bind = (
+    os.environ.get("GUNICORN_BIND") or f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
+)  # noqa: S104
+workers = _int("WEB_CONCURRENCY", 2)
+threads = _int("GUNICORN_THREADS", 1)
+timeout = _int("GUNICORN_TIMEOUT", 30)
+graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)
+keepalive = _int("GUNICORN_KEEPALIVE", 5)
+max_requests = _int("GUNICORN_MAX_REQUESTS", 0)
+max_requests_jitter = max_requests // 10
+_SHM = "/dev/shm"  # noqa: S108  (gunicorn's own advice for containers)
+if os.path.isdir(_SHM):
+    worker_tmp_dir = _SHM  # the heartbeat file: in memory, not on a container's overlay disk
+
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
+errorlog = "-"
+# No query string (it may carry codes or tokens); the request id links the line to the app's own.
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s" request_id=%({x-request-id}o)s'
+logger_class = "config.logging_gunicorn.ServiceLogger"
+
+# Counters add up across workers: each worker writes its own files in one folder.
+if not metrics_process.multiprocess_dir():
+    os.environ[metrics_process.ENV] = tempfile.mkdtemp(prefix="user-service-metrics-")
+
+
+def on_starting(server: Any) -> None:
+    metrics_process.clear_own_files()
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    metrics_process.mark_dead(worker.pid)
