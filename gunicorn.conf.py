@@ -30,9 +30,12 @@ def _int(name: str, default: int) -> int:
         raise SystemExit(f"{name} must be an integer, got {raw!r}") from None
 
 
+# In a container the port is published by the engine: listen on every interface there.
+_ALL_INTERFACES = "0.0.0.0"  # noqa: S104
 bind = (
-    os.environ.get("GUNICORN_BIND") or f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
-)  # noqa: S104
+    os.environ.get("GUNICORN_BIND")
+    or f"{os.environ.get('HOST', _ALL_INTERFACES)}:{os.environ.get('PORT', '8000')}"
+)
 workers = _int("WEB_CONCURRENCY", 2)
 threads = _int("GUNICORN_THREADS", 1)
 timeout = _int("GUNICORN_TIMEOUT", 30)

@@ -30,6 +30,7 @@ _QUIET = {
     "social": "INFO",
     "kafka": "WARNING",
     "asyncio": "WARNING",
+    "celery.utils.functional": "INFO",  # prints every task's signature at DEBUG
     "django.utils.autoreload": "INFO",
 }
 
@@ -56,7 +57,12 @@ def build_logging(*, log_dir: Path, level: str, log_format: str) -> dict[str, An
     formatter = "json" if log_format == "json" else "plain"
     filters = ["request_id", "redact"]
     handlers: dict[str, dict[str, Any]] = {
-        "console": {"class": "logging.StreamHandler", "formatter": formatter, "filters": filters},
+        "console": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": formatter,
+            "filters": filters,
+        },
     }
     try:
         log_dir.mkdir(parents=True, exist_ok=True)
