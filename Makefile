@@ -29,7 +29,7 @@ run: migrate
 
 ## serve: the same under gunicorn (what production runs)
 serve: migrate
-	$(BIN)/gunicorn config.wsgi --bind $(HOST):$(PORT) --workers $${WEB_CONCURRENCY:-2} --access-logfile -
+	$(BIN)/gunicorn -c gunicorn.conf.py config.wsgi --bind $(HOST):$(PORT)
 
 ## test: the whole suite (SQLite and the in-process cache unless DATABASE_URL / REDIS_URL are set)
 test: $(VENV)/.dev
