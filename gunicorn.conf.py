@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from typing import Any
 
@@ -54,8 +55,9 @@ access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s" reque
 logger_class = "config.logging_gunicorn.ServiceLogger"
 
 # Counters add up across workers: each worker writes its own files in one folder.
+_OWN_METRICS_DIR: str | None = None
 if not metrics_process.multiprocess_dir():
-    os.environ[metrics_process.ENV] = tempfile.mkdtemp(prefix="user-service-metrics-")
+    _OWN_METRICS_DIR = os.environ[metrics_process.ENV] = tempfile.mkdtemp(prefix="user-service-metrics-")
 
 
 def on_starting(server: Any) -> None:
@@ -64,3 +66,8 @@ def on_starting(server: Any) -> None:
 
 def child_exit(server: Any, worker: Any) -> None:
     metrics_process.mark_dead(worker.pid)
+
+
+def on_exit(server: Any) -> None:
+    if _OWN_METRICS_DIR is not None:  # a folder of our own making: nobody else reads it
+        shutil.rmtree(_OWN_METRICS_DIR, ignore_errors=True)
