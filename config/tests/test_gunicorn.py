@@ -74,7 +74,9 @@ class Stack:
         drop = {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "METRICS_TOKEN", "DJANGO_ENV"}
         self.env = {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("KAFKA_")}
         self.env.update(
-            DATABASE_URL=f"sqlite:///{root / 'db.sqlite3'}",
+            # Several processes write to one SQLite file: IMMEDIATE transactions wait for the lock
+            # instead of failing on a read-to-write upgrade (issue 10 makes this the default).
+            DATABASE_URL=f"sqlite:///{root / 'db.sqlite3'}?transaction_mode=IMMEDIATE",
             REDIS_URL=f"{base}/12",
             CELERY_BROKER_URL=f"{base}/13",
             LOG_DIR=str(root / "logs"),

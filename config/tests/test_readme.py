@@ -105,7 +105,7 @@ class Server:
         self.env = {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("KAFKA_")}
         self.env.update(
             PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-            DATABASE_URL=f"sqlite:///{root / 'db.sqlite3'}",
+            DATABASE_URL=f"sqlite:///{root / 'db.sqlite3'}?transaction_mode=IMMEDIATE",  # see test_gunicorn
             LOG_DIR=str(root / "logs"),
             PROMETHEUS_MULTIPROC_DIR=str(root / "metrics"),
             ADMIN_PASSWORD="Readme-Admin-Password-8812",
@@ -203,7 +203,9 @@ def test_operations_outbox_backlog_and_replay(server):
     assert re.fullmatch(r"published \d+ event\(s\)", out.rstrip().splitlines()[-1])
     # Sent again, by that last command or by the server's own periodic relay (whichever came first).
     page = requests.get(
-        f"{server.url}/metrics", headers={"Authorization": f"Bearer {server.env['METRICS_TOKEN']}"}, timeout=30
+        f"{server.url}/metrics",
+        headers={"Authorization": f"Bearer {server.env['METRICS_TOKEN']}"},
+        timeout=30,
     ).text
     assert "user_service_outbox_backlog 0.0" in page
 
@@ -246,21 +248,10 @@ def test_operations_unlock_and_restore(server):
 def test_operations_key_rotation(server):
     keys = server.root / "keys"
     keys.mkdir(exist_ok=True)
-    subprocess.run(
-        [
-            "openssl",
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            "rsa_keygen_bits:2048",
-            "-out",
-            str(keys / "jwt-1.pem"),
-        ],  # noqa: S607
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    openssl = shutil.which("openssl")
+    assert openssl, "openssl is not installed"
+    command = [openssl, "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"]
+    subprocess.run([*command, "-out", str(keys / "jwt-1.pem")], check=True, capture_output=True, timeout=60)
     [block] = _operations_blocks()["Rotating the RS256 key"]
     out = server.run_block(block)
     kids = json.loads(out.strip().splitlines()[-1].replace("'", '"'))

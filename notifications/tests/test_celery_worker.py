@@ -91,14 +91,14 @@ class Worker:
             ],
             cwd=PROJECT,
             env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,  # the worker logs through LOGGING, to stdout
             text=True,
         )
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
-        for line in self.process.stderr:
+        for line in self.process.stdout:
             self.lines.append(line.rstrip())
             if "ready." in line:
                 self.ready.set()
