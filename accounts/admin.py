@@ -24,6 +24,7 @@ from profiles.admin import USER_INLINES as PROFILE_INLINES
 
 from . import selectors, services
 from .models import AuditEvent, AuthSession, LoginLockout, Role, RoleRequest, User
+from .social.admin import IdentityInline
 
 
 class LockedFilter(admin.SimpleListFilter):
@@ -109,7 +110,7 @@ class UserAdmin(DjangoUserAdmin):
             {"classes": ("wide",), "fields": ("username", "email", "full_name", "password1", "password2")},
         ),
     )
-    inlines = [AuthSessionInline, *PROFILE_INLINES]
+    inlines = [AuthSessionInline, IdentityInline, *PROFILE_INLINES]
     actions = ["revoke_all_sessions", "restore_users", "unlock_users"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[User]:

@@ -100,7 +100,9 @@ class User(AbstractBaseUser, PermissionsMixin):
         validators=[UsernameValidator()],
         help_text="150 characters or fewer: English letters, digits and . + - _",
     )
-    email = models.EmailField(max_length=254, unique=True)
+    # Blank for accounts made by a provider that gives no address (Telegram);
+    # unique among the others (constraint below).
+    email = models.EmailField(max_length=254, blank=True)
     full_name = models.CharField(max_length=255, blank=True)
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False, help_text="May log in to the Django admin.")
@@ -118,6 +120,9 @@ class User(AbstractBaseUser, PermissionsMixin):
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(Lower("username"), name="accounts_user_username_ci_unique"),
+            models.UniqueConstraint(
+                fields=["email"], condition=~models.Q(email=""), name="accounts_user_email_unique"
+            ),
         ]
         indexes = [models.Index(fields=["created_at"])]
 
@@ -213,6 +218,8 @@ class AuditEvent(models.Model):
         PURGED = "purged", "Purged"
         ROLE_CHANGED = "role_changed", "Roles changed"
         ADMIN_ACTION = "admin_action", "Admin action"
+        IDENTITY_LINKED = "identity_linked", "Social identity linked"
+        IDENTITY_UNLINKED = "identity_unlinked", "Social identity unlinked"
 
     id = models.BigAutoField(primary_key=True)
     user = models.ForeignKey(

@@ -4,6 +4,7 @@ from django.urls import URLPattern, re_path
 from rest_framework.routers import SimpleRouter
 
 from . import views
+from .social import urls as social_urls
 
 router = SimpleRouter()
 # API.md's paths have no trailing slash; one is tolerated rather than a 404.
@@ -32,5 +33,6 @@ urlpatterns = [
     endpoint(
         "auth/password/reset/confirm", views.PasswordResetConfirmView.as_view(), "password-reset-confirm"
     ),
+    *social_urls.urlpatterns,
     *router.urls,
 ]

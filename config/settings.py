@@ -92,6 +92,8 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1")
 
 INSTALLED_APPS = [
     "config.admin_site.ServiceAdminConfig",
+    # Before accounts: accounts.social.admin replaces its identity admin (edits go through the service).
+    "social_django",
     # Before django.contrib.auth, so that its `createsuperuser` (through the service) is the one run.
     "accounts",
     "django.contrib.auth",
@@ -363,6 +365,40 @@ CELERY_BEAT_SCHEDULE = {
     "publish-outbox": {"task": "notifications.tasks.publish_outbox", "schedule": 10.0},
     "purge-outbox": {"task": "notifications.tasks.purge_outbox", "schedule": 3600.0 * 6},
 }
+
+# --- Social login ---------------------------------------------------------------
+# social-auth-app-django does the provider work; accounts.social adds what it
+# lacks (see accounts/social/__init__.py). Only these two backends exist, and
+# they are not Django authentication backends: no Django login session.
+SOCIAL_AUTH_AUTHENTICATION_BACKENDS = [
+    "accounts.social.backends.YandexBackend",
+    "accounts.social.backends.TelegramBackend",
+]
+SOCIAL_AUTH_STRATEGY = "accounts.social.strategy.SocialStrategy"
+SOCIAL_AUTH_YANDEX_OAUTH2_KEY = env.str("SOCIAL_AUTH_YANDEX_OAUTH2_KEY", default="")
+SOCIAL_AUTH_YANDEX_OAUTH2_SECRET = env.str("SOCIAL_AUTH_YANDEX_OAUTH2_SECRET", default="")
+TELEGRAM_BOT_TOKEN = env.str("TELEGRAM_BOT_TOKEN", default="")
+TELEGRAM_AUTH_MAX_AGE = env_int("TELEGRAM_AUTH_MAX_AGE", 300, minimum=1)
+SOCIAL_AUTH_FRONTEND_URL = env.str("SOCIAL_AUTH_FRONTEND_URL", default="/")
+# Seconds each call to a provider may take to connect and to answer (social-core's default is 5 for both).
+SOCIAL_AUTH_CONNECT_TIMEOUT = 3.05
+SOCIAL_AUTH_READ_TIMEOUT = 5.0
+SOCIAL_AUTH_PIPELINE = (
+    "social_core.pipeline.social_auth.social_details",
+    "social_core.pipeline.social_auth.social_uid",
+    "social_core.pipeline.social_auth.auth_allowed",
+    "social_core.pipeline.social_auth.social_user",
+    # Never `associate_by_email`: an email from a provider proves nothing here.
+    "accounts.social.pipeline.create_user",
+    "accounts.social.pipeline.one_per_provider",
+    "social_core.pipeline.social_auth.associate_user",
+    "social_core.pipeline.social_auth.load_extra_data",
+    "accounts.social.pipeline.remember_outcome",
+)
+SOCIAL_AUTH_JSONFIELD_ENABLED = True
+SOCIAL_AUTH_URL_NAMESPACE = "social"
+SOCIAL_AUTH_LOGIN_ERROR_URL = SOCIAL_AUTH_FRONTEND_URL
+SOCIAL_AUTH_LOGIN_REDIRECT_URL = SOCIAL_AUTH_FRONTEND_URL
 
 # --- i18n, static -------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -188,6 +188,7 @@ def email_send(*, notification_ids: list[str]) -> int:
         Notification.objects.filter(id__in=notification_ids, emailed_at__isnull=True)
         .select_related("user")
         .filter(user__is_active=True, user__deleted_at__isnull=True)
+        .exclude(user__email="")  # an account without an address (social login) is told in-app only
     )
     messages = []
     for notification in notifications:

@@ -39,7 +39,7 @@ def _check_unique(*, username: str | None, email: str | None, exclude_id: Any = 
     others = User.objects.exclude(id=exclude_id) if exclude_id else User.objects.all()
     if username is not None and others.alias(u=Lower("username")).filter(u=username.lower()).exists():
         errors["username"] = ["A user with that username already exists."]
-    if email is not None and others.filter(email=email).exists():
+    if email and others.filter(email=email).exists():  # blank is "no address", never a clash
         errors["email"] = ["A user with that email already exists."]
     if errors:
         raise ValidationError(errors)

@@ -29,6 +29,11 @@ def _change_form(user: User, *, groups: list[Group], is_active: bool = True, rev
         "auth_sessions-INITIAL_FORMS": str(len(sessions)),
         "auth_sessions-MIN_NUM_FORMS": "0",
         "auth_sessions-MAX_NUM_FORMS": "1000",
+        # The linked identities inline (social login): none here.
+        "social_auth-TOTAL_FORMS": "0",
+        "social_auth-INITIAL_FORMS": "0",
+        "social_auth-MIN_NUM_FORMS": "0",
+        "social_auth-MAX_NUM_FORMS": "1000",
     }
     if is_active:
         data["is_active"] = "on"

@@ -1,0 +1,171 @@
+"""Social login endpoints: the JSON API, the identities, and the browser redirect flow."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib.sessions.middleware import SessionMiddleware
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.utils.decorators import decorator_from_middleware
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from social_core.actions import do_auth
+from social_core.exceptions import SocialAuthBaseException
+from social_django.models import UserSocialAuth
+from social_django.utils import psa
+
+from config.errors import ServiceError
+from config.http import client_ip, user_agent
+from config.pagination import PageSizeCursorPagination
+
+from ..authentication import principal
+from ..serializers import TokenPairSerializer
+from ..services import TokenPair
+from ..throttles import LoginAddressThrottle
+from . import selectors, services
+from .backends import YandexBackend
+from .serializers import IdentitySerializer, TelegramLoginSerializer, YandexLoginSerializer
+
+
+def pair_body(pair: TokenPair) -> dict[str, Any]:
+    return {
+        "access": pair.access,
+        "refresh": pair.refresh,
+        "token_type": "Bearer",
+        "expires_in": pair.expires_in,
+        "session_id": pair.session_id,
+    }
+
+
+def _no_store(response: Response) -> Response:
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+class SocialLoginView(APIView):
+    """Log in with a provider; with the caller's access token, link the identity to the caller instead.
+
+    A bearer token is optional here, but one that is sent must be valid (401
+    otherwise): a stale token must not turn a link into a new account.
+    """
+
+    permission_classes = [AllowAny]
+    throttle_classes = [LoginAddressThrottle]
+
+    def link_user_id(self, request: Request) -> str | None:
+        return principal(request).id if request.user is not None else None
+
+
+class YandexLoginView(SocialLoginView):
+    """`{access_token}` from Yandex, or `{code, redirect_uri}` to exchange with the app's secret."""
+
+    @extend_schema(request=YandexLoginSerializer, responses={200: TokenPairSerializer})
+    def post(self, request: Request) -> Response:
+        serializer = YandexLoginSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        pair = services.social_login_yandex(
+            **serializer.validated_data,
+            link_user_id=self.link_user_id(request),
+            ip=client_ip(request),
+            user_agent=user_agent(request),
+        )
+        return _no_store(Response(pair_body(pair)))
+
+
+class TelegramLoginView(SocialLoginView):
+    """The Telegram Login Widget's fields, as the widget gave them."""
+
+    @extend_schema(request=TelegramLoginSerializer, responses={200: TokenPairSerializer})
+    def post(self, request: Request) -> Response:
+        serializer = TelegramLoginSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        pair = services.social_login_telegram(
+            data=dict(serializer.validated_data),
+            link_user_id=self.link_user_id(request),
+            ip=client_ip(request),
+            user_agent=user_agent(request),
+        )
+        return _no_store(Response(pair_body(pair)))
+
+
+class IdentityPagination(PageSizeCursorPagination):
+    ordering = "-created"
+
+
+class IdentityViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    """The caller's linked providers; deleting one unlinks it (not the last way to log in)."""
+
+    serializer_class = IdentitySerializer
+    pagination_class = IdentityPagination
+    lookup_field = "provider"
+    lookup_value_regex = "[a-z]+"
+
+    def get_queryset(self) -> QuerySet[UserSocialAuth]:
+        if getattr(self, "swagger_fake_view", False):
+            return UserSocialAuth.objects.none()
+        return selectors.identities_of(user_id=principal(self.request).id)
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return _no_store(super().list(request, *args, **kwargs))
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        services.identity_unlink(user_id=principal(request).id, provider=kwargs["provider"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- the browser redirect flow ------------------------------------------------------
+# The API runs without Django's session middleware; these two views need a session
+# for the `state` of the OAuth round trip, and only for that (no one is logged in to it).
+with_session = decorator_from_middleware(SessionMiddleware)
+
+
+def hand_over(params: dict[str, Any]) -> HttpResponse:
+    """To the frontend, in the URL fragment: a browser sends it to no server and no `Referer`."""
+    base = settings.SOCIAL_AUTH_FRONTEND_URL.split("#", 1)[0]
+    return HttpResponseRedirect(f"{base}#{urlencode(params)}")
+
+
+@never_cache
+@require_GET
+@with_session
+@psa("social:complete")
+def begin(request: HttpRequest, backend: str) -> HttpResponse:
+    """`/auth/social/login/<backend>/`: off to the provider (Telegram's widget posts to `complete`)."""
+    provider_backend: Any = request.backend  # type: ignore[attr-defined]
+    if not isinstance(provider_backend, YandexBackend):
+        return hand_over({"error": "unsupported_flow"})
+    if not provider_backend.configured():
+        return hand_over({"error": "provider_not_configured"})
+    try:
+        return do_auth(provider_backend)  # type: ignore[no-any-return]
+    except SocialAuthBaseException:
+        return hand_over({"error": "provider_unavailable"})
+
+
+@never_cache
+@require_GET
+@with_session
+@psa("social:complete")
+def complete(request: HttpRequest, backend: str) -> HttpResponse:
+    """The provider sends the browser back here; the token pair goes on to the frontend."""
+    try:
+        pair = services.social_login_callback(
+            backend=request.backend,  # type: ignore[attr-defined]
+            ip=client_ip(request),
+            user_agent=user_agent(request),
+        )
+    except ServiceError as exc:
+        return hand_over({"error": exc.code})
+    except ValidationError:
+        return hand_over({"error": "invalid"})
+    return hand_over(pair_body(pair))
