@@ -41,7 +41,9 @@ class IdentityFormSet(forms.BaseInlineFormSet):
                 continue
             provider = PROVIDER_OF_BACKEND.get(identity.provider, identity.provider)
             try:
-                services.identity_unlink(user_id=identity.user_id, provider=provider, actor_id=self.request.user.pk)
+                services.identity_unlink(
+                    user_id=identity.user_id, provider=provider, actor_id=self.request.user.pk
+                )
             except ServiceError as exc:
                 messages.error(self.request, f"{provider} not unlinked: {exc.detail}")
             else:
@@ -67,7 +69,7 @@ class IdentityInline(admin.TabularInline):
 
     def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
         formset = super().get_formset(request, obj, **kwargs)
-        formset.request = request  # a class made for this request
+        formset.request = request  # type: ignore[attr-defined]  # a class made for this request
         return formset
 
 
@@ -84,7 +86,7 @@ class IdentityAdmin(admin.ModelAdmin):
     search_fields = ["user__username", "user__email", "uid"]
     list_select_related = ["user"]
     fields = ["user", "provider", "uid", "created", "modified"]
-    readonly_fields = fields
+    readonly_fields = ["user", "provider", "uid", "created", "modified"]
     actions = ["unlink_selected"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -102,7 +104,9 @@ class IdentityAdmin(admin.ModelAdmin):
         for identity in queryset:
             provider = PROVIDER_OF_BACKEND.get(identity.provider, identity.provider)
             try:
-                services.identity_unlink(user_id=identity.user_id, provider=provider, actor_id=request.user.pk)
+                services.identity_unlink(
+                    user_id=identity.user_id, provider=provider, actor_id=request.user.pk
+                )
                 done += 1
             except ServiceError as exc:
                 refused.append(f"{identity.user}: {exc.detail}")

@@ -44,8 +44,14 @@ class YandexBackend(YandexOAuth2[Any]):
     def user_data(self, access_token: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
         """The profile. The token goes in a header: social-core puts it in the URL,
         where proxies and debug logs keep it."""
-        data = self.get_json(USER_INFO_URL, headers={"Authorization": f"OAuth {access_token}"}, params={"format": "json"})
-        if not isinstance(data, dict) or not isinstance(data.get("id"), str | int) or data.get("id") in ("", None):
+        data = self.get_json(
+            USER_INFO_URL, headers={"Authorization": f"OAuth {access_token}"}, params={"format": "json"}
+        )
+        if (
+            not isinstance(data, dict)
+            or not isinstance(data.get("id"), str | int)
+            or data.get("id") in ("", None)
+        ):
             raise AuthResponseError(self, code="malformed_response", stage="user_info")
         # A token is proof only for the application it was issued to: one that a
         # user gave to some other site must not log in here as that user.
@@ -97,7 +103,12 @@ class YandexBackend(YandexOAuth2[Any]):
         return details
 
     def extra_data(
-        self, user: Any, uid: str, response: dict[str, Any], details: dict[str, Any], pipeline_kwargs: dict[str, Any]
+        self,
+        user: Any,
+        uid: str,
+        response: dict[str, Any],
+        details: dict[str, Any],
+        pipeline_kwargs: dict[str, Any],
     ) -> dict[str, Any]:
         # Not the access token: nothing here calls Yandex later, so it is not kept.
         return {"login": response.get("login") or "", "display_name": response.get("display_name") or ""}
@@ -117,7 +128,14 @@ class TelegramBackend(TelegramAuth[Any]):
         return telegram_login_data(data)
 
     def extra_data(
-        self, user: Any, uid: str, response: dict[str, Any], details: dict[str, Any], pipeline_kwargs: dict[str, Any]
+        self,
+        user: Any,
+        uid: str,
+        response: dict[str, Any],
+        details: dict[str, Any],
+        pipeline_kwargs: dict[str, Any],
     ) -> dict[str, Any]:
         # Not the hash or auth_date of one login: who the identity is, nothing more.
-        return {name: response[name] for name in ("username", "first_name", "last_name") if response.get(name)}
+        return {
+            name: response[name] for name in ("username", "first_name", "last_name") if response.get(name)
+        }

@@ -45,7 +45,9 @@ def _taken(username: str) -> bool:
     return User.objects.alias(u=Lower("username")).filter(u=username.lower()).exists()
 
 
-def create_user(backend: Any, details: dict[str, Any], uid: str, user: User | None = None, **kwargs: Any) -> Any:
+def create_user(
+    backend: Any, details: dict[str, Any], uid: str, user: User | None = None, **kwargs: Any
+) -> Any:
     """A new account for a new identity, unless one is already known (or linking).
 
     Never matched to an account by email: a provider that does not verify
@@ -61,15 +63,20 @@ def create_user(backend: Any, details: dict[str, Any], uid: str, user: User | No
             "An account with this email address already exists. Log in to it and link the provider there.",
         )
     base = username_base(details.get("username"), f"{backend.name.split('-')[0]}{uid}")
-    full_name = (details.get("fullname") or " ".join(
-        part for part in (details.get("first_name"), details.get("last_name")) if part
-    ))[:255]
+    full_name = (
+        details.get("fullname")
+        or " ".join(part for part in (details.get("first_name"), details.get("last_name")) if part)
+    )[:255]
     username = base
     for _attempt in range(5):
         if not _taken(username):
             try:
                 created = user_create(
-                    username=username, email=email, password=None, full_name=full_name, validate_password=False
+                    username=username,
+                    email=email,
+                    password=None,
+                    full_name=full_name,
+                    validate_password=False,
                 )
             except ValidationError as exc:  # a race for the name: another suffix
                 if "username" not in getattr(exc, "message_dict", {}):
@@ -77,7 +84,9 @@ def create_user(backend: Any, details: dict[str, Any], uid: str, user: User | No
             else:
                 return {"is_new": True, "user": created}
         username = f"{base}-{secrets.token_hex(3)}"
-    raise ServiceError("Could not choose a username; try again.", code="username_unavailable", status_code=503)
+    raise ServiceError(
+        "Could not choose a username; try again.", code="username_unavailable", status_code=503
+    )
 
 
 class ProviderAlreadyLinked(ServiceError):

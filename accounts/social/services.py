@@ -91,8 +91,10 @@ def provider_errors(provider: str) -> Iterator[None]:
     except AuthProviderError as exc:
         if exc.status_code in (400, 401, 403):  # the provider refused the token
             logger.info("%s login refused: HTTP %s", provider, exc.status_code)
-            raise _refused(reason=exc.code) from None
-        logger.warning("%s unavailable: %s (%s, HTTP %s)", provider, type(exc).__name__, exc.code, exc.status_code)
+            raise _refused(reason=f"http_{exc.status_code}") from None
+        logger.warning(
+            "%s unavailable: %s (%s, HTTP %s)", provider, type(exc).__name__, exc.code, exc.status_code
+        )
         raise _unavailable(provider) from None
     except (AuthResponseError, AuthConfigurationError) as exc:
         # A configuration error here is the provider refusing our application (key or secret).
@@ -138,7 +140,9 @@ def social_login_yandex(
             profile = backend.profile_from_code(code=code, redirect_uri=redirect_uri or "")
         else:
             profile = backend.user_data(access_token or "")
-    return social_finish(backend=backend, profile=profile, link_user_id=link_user_id, ip=ip, user_agent=user_agent)
+    return social_finish(
+        backend=backend, profile=profile, link_user_id=link_user_id, ip=ip, user_agent=user_agent
+    )
 
 
 def social_login_telegram(
@@ -148,7 +152,9 @@ def social_login_telegram(
     backend = backend_for("telegram")
     with _audited_failure("telegram"):
         profile = backend.profile_from_widget(data)
-    return social_finish(backend=backend, profile=profile, link_user_id=link_user_id, ip=ip, user_agent=user_agent)
+    return social_finish(
+        backend=backend, profile=profile, link_user_id=link_user_id, ip=ip, user_agent=user_agent
+    )
 
 
 def social_login_callback(*, backend: Any, ip: str | None, user_agent: str) -> TokenPair:

@@ -54,7 +54,9 @@ def _text(value: Any) -> str | None:
     return None if "\n" in text else text
 
 
-def telegram_verify(data: Mapping[str, Any], *, bot_token: str, max_age: int, now: float | None = None) -> dict[str, str]:
+def telegram_verify(
+    data: Mapping[str, Any], *, bot_token: str, max_age: int, now: float | None = None
+) -> dict[str, str]:
     """The widget's signed fields, if the hash verifies and `auth_date` is fresh; else 401.
 
     HMAC-SHA256 over the sorted `key=value` lines, keyed with SHA-256 of the bot
@@ -110,8 +112,12 @@ def telegram_claim(*, payload_hash: str, auth_date: int, max_age: int, now: floa
 
 def telegram_login_data(data: Mapping[str, Any]) -> dict[str, str]:
     """Verify and claim widget data with the configured bot token and window."""
-    fields = telegram_verify(data, bot_token=settings.TELEGRAM_BOT_TOKEN, max_age=settings.TELEGRAM_AUTH_MAX_AGE)
+    fields = telegram_verify(
+        data, bot_token=settings.TELEGRAM_BOT_TOKEN, max_age=settings.TELEGRAM_AUTH_MAX_AGE
+    )
     telegram_claim(
-        payload_hash=str(data["hash"]), auth_date=int(fields["auth_date"]), max_age=settings.TELEGRAM_AUTH_MAX_AGE
+        payload_hash=str(data["hash"]),
+        auth_date=int(fields["auth_date"]),
+        max_age=settings.TELEGRAM_AUTH_MAX_AGE,
     )
     return fields

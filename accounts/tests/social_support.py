@@ -23,7 +23,11 @@ PAIR_FIELDS = {"access", "refresh", "token_type", "expires_in", "session_id"}
 
 
 def telegram_payload(
-    *, bot_token: str = BOT_TOKEN, auth_date: float | None = None, unsigned: dict[str, Any] | None = None, **fields: Any
+    *,
+    bot_token: str = BOT_TOKEN,
+    auth_date: float | None = None,
+    unsigned: dict[str, Any] | None = None,
+    **fields: Any,
 ) -> dict[str, Any]:
     """Widget fields signed as Telegram signs them; `unsigned` fields are added after signing."""
     data: dict[str, Any] = {"id": 424242, "first_name": "Ivan", "username": "ivan_tg"}
@@ -51,7 +55,9 @@ def yandex_profile(**fields: Any) -> dict[str, Any]:
     return profile
 
 
-def mock_user_info(mock: responses.RequestsMock, profile: dict[str, Any] | None = None, **kwargs: Any) -> None:
+def mock_user_info(
+    mock: responses.RequestsMock, profile: dict[str, Any] | None = None, **kwargs: Any
+) -> None:
     if "status" in kwargs or "body" in kwargs:
         mock.add(responses.GET, USER_INFO_URL, **kwargs)
     else:

@@ -31,7 +31,10 @@ def post(data, client=None):
 
 def assert_refused(response, reason: str) -> None:
     assert response.status_code == 401, response.content
-    assert response.json() == {"detail": "The Telegram login data could not be verified.", "code": "telegram_auth_invalid"}
+    assert response.json() == {
+        "detail": "The Telegram login data could not be verified.",
+        "code": "telegram_auth_invalid",
+    }
     assert response["WWW-Authenticate"].startswith("Bearer")
     failure = AuditEvent.objects.filter(kind=AuditEvent.Kind.LOGIN_FAILED).latest("id")
     assert failure.detail == {"provider": "telegram", "reason": reason}
@@ -43,10 +46,12 @@ def test_a_valid_payload_creates_an_account_and_answers_the_login_token_pair():
 
     assert response.status_code == 200, response.content
     body = response.json()
-    assert set(body) == PAIR_FIELDS and body["token_type"] == "Bearer"
+    assert set(body) == PAIR_FIELDS
+    assert body["token_type"] == "Bearer"
     assert response["Cache-Control"] == "no-store"
     user = User.objects.get(username="ivan_tg")
-    assert user.email == "" and user.full_name == "Ivan Petrov"
+    assert user.email == ""
+    assert user.full_name == "Ivan Petrov"
     assert not is_password_usable(user.password)
     assert user.roles == ["user"]
     identity = UserSocialAuth.objects.get(provider="telegram", uid="424242")
@@ -56,9 +61,11 @@ def test_a_valid_payload_creates_an_account_and_answers_the_login_token_pair():
     session = AuthSession.objects.get(id=body["session_id"])
     assert session.user == user
     me = APIClient(HTTP_AUTHORIZATION=f"Bearer {body['access']}").get("/api/v1/users/me")
-    assert me.status_code == 200 and me.json()["username"] == "ivan_tg"
+    assert me.status_code == 200
+    assert me.json()["username"] == "ivan_tg"
     event = OutboxEvent.objects.get(key="new_user")
-    assert event.payload["user_id"] == str(user.id) and event.payload["email"] == ""
+    assert event.payload["user_id"] == str(user.id)
+    assert event.payload["email"] == ""
     kinds = list(AuditEvent.objects.filter(user=user).order_by("id").values_list("kind", flat=True))
     assert kinds == ["registered", "identity_linked", "login"]
     login = AuditEvent.objects.get(user=user, kind="login")
@@ -124,7 +131,8 @@ def test_fields_outside_the_widget_set_are_ignored_and_not_signed():
     response = post(data)
     assert response.status_code == 200, response.content
     user = User.objects.get()
-    assert user.email == "" and user.roles == ["user"]
+    assert user.email == ""
+    assert user.roles == ["user"]
     assert "role" not in UserSocialAuth.objects.get().extra_data
 
     # An extra field signed into the check does not verify: only the widget's fields are signed.
@@ -139,7 +147,8 @@ def test_when_the_cache_is_down_the_login_is_refused(settings):
     assert response.status_code == 503, response.content
     assert response.json()["code"] == "service_unavailable"
     assert response["Retry-After"] == "5"
-    assert not AuthSession.objects.exists() and not User.objects.exists()
+    assert not AuthSession.objects.exists()
+    assert not User.objects.exists()
 
 
 def test_without_a_bot_token_telegram_login_is_503(settings):
@@ -183,9 +192,7 @@ def test_a_hash_of_the_wrong_shape_is_refused():
 def test_a_line_feed_inside_a_field_is_refused():
     # "a\nid=1" could otherwise make two field sets give one data-check string.
     with pytest.raises(TelegramRefused) as caught:
-        telegram_verify(
-            telegram_payload(first_name="Ivan\nid=1"), bot_token=BOT_TOKEN, max_age=300
-        )
+        telegram_verify(telegram_payload(first_name="Ivan\nid=1"), bot_token=BOT_TOKEN, max_age=300)
     assert caught.value.reason == "malformed_field"
 
 
@@ -199,7 +206,8 @@ def test_verification_compares_in_constant_time(monkeypatch):
     )
     data = telegram_payload()
     telegram_verify(data, bot_token=BOT_TOKEN, max_age=300)
-    assert calls and calls[0][1] == data["hash"]
+    assert calls
+    assert calls[0][1] == data["hash"]
 
 
 def test_login_to_a_deactivated_account_is_refused():

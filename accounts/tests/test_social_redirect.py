@@ -1,0 +1,158 @@
+"""The browser redirect flow (`/auth/social/login/<backend>/` → complete → the frontend)."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import responses
+from django.test import Client
+from social_django.models import UserSocialAuth
+
+from accounts.models import AuthSession, User
+from accounts.tests.social_support import (
+    AUTHORIZE_URL,
+    BOT_TOKEN,
+    PAIR_FIELDS,
+    TOKEN_URL,
+    YANDEX_KEY,
+    YANDEX_SECRET,
+    mock_user_info,
+    telegram_payload,
+)
+from accounts.tests.support import bearer
+
+pytestmark = pytest.mark.django_db
+BEGIN = "/api/v1/auth/social/login/yandex-oauth2/"
+COMPLETE = "/api/v1/auth/social/complete/yandex-oauth2/"
+FRONTEND = "https://app.example.com/after-login"
+
+
+@pytest.fixture(autouse=True)
+def _app(settings):
+    settings.SOCIAL_AUTH_YANDEX_OAUTH2_KEY = YANDEX_KEY
+    settings.SOCIAL_AUTH_YANDEX_OAUTH2_SECRET = YANDEX_SECRET
+    settings.TELEGRAM_BOT_TOKEN = BOT_TOKEN
+    settings.SOCIAL_AUTH_FRONTEND_URL = FRONTEND
+
+
+@pytest.fixture
+def yandex():
+    with responses.RequestsMock() as mock:
+        yield mock
+
+
+def fragment(response) -> dict[str, str]:
+    assert response.status_code == 302, response.content
+    url = urlsplit(response["Location"])
+    assert f"{url.scheme}://{url.netloc}{url.path}" == FRONTEND
+    assert not url.query, "nothing for the frontend travels in the query (server logs, Referer)"
+    return {key: values[0] for key, values in parse_qs(url.fragment).items()}
+
+
+def begin(client: Client) -> dict[str, str]:
+    response = client.get(BEGIN)
+    assert response.status_code == 302, response.content
+    location = urlsplit(response["Location"])
+    assert f"{location.scheme}://{location.netloc}{location.path}" == AUTHORIZE_URL
+    return {key: values[0] for key, values in parse_qs(location.query).items()}
+
+
+def test_the_flow_hands_the_token_pair_to_the_frontend_in_the_fragment(yandex):
+    client = Client()
+    params = begin(client)
+    assert params["client_id"] == YANDEX_KEY
+    assert params["response_type"] == "code"
+    assert params["redirect_uri"] == f"http://testserver{COMPLETE}"
+    assert len(params["state"]) >= 32
+    yandex.add(responses.POST, TOKEN_URL, json={"access_token": "tok", "token_type": "bearer"})
+    mock_user_info(yandex)
+
+    response = client.get(COMPLETE, {"code": "4711", "state": params["state"]})
+
+    tokens = fragment(response)
+    assert set(tokens) == PAIR_FIELDS
+    assert "no-store" in response["Cache-Control"]
+    exchange = parse_qs(yandex.calls[0].request.body)
+    assert exchange["code"] == ["4711"]
+    assert exchange["client_secret"] == [YANDEX_SECRET]
+    me = bearer(tokens["access"]).get("/api/v1/users/me")
+    assert me.status_code == 200
+    assert me.json()["username"] == "ivan.petrov"
+    assert AuthSession.objects.filter(id=tokens["session_id"]).exists()
+    # Nobody is logged in to a Django session by it (that would open the admin to a staff user).
+    assert "_auth_user_id" not in client.session
+
+
+def test_a_wrong_state_is_refused_before_any_call_to_the_provider(yandex):
+    client = Client()
+    begin(client)
+    response = client.get(COMPLETE, {"code": "4711", "state": "forged" * 6})
+    assert fragment(response) == {"error": "provider_auth_failed"}
+    assert not yandex.calls
+    assert not User.objects.exists()
+
+
+def test_a_missing_state_is_refused(yandex):
+    client = Client()
+    begin(client)
+    assert fragment(client.get(COMPLETE, {"code": "4711"})) == {"error": "provider_auth_failed"}
+
+
+def test_a_state_from_another_browser_is_refused(yandex):
+    params = begin(Client())
+    response = Client().get(COMPLETE, {"code": "4711", "state": params["state"]})
+    assert fragment(response) == {"error": "provider_auth_failed"}
+    assert not yandex.calls
+
+
+def test_a_state_works_once(yandex):
+    client = Client()
+    params = begin(client)
+    yandex.add(responses.POST, TOKEN_URL, json={"access_token": "tok"})
+    mock_user_info(yandex)
+    assert "access" in fragment(client.get(COMPLETE, {"code": "4711", "state": params["state"]}))
+
+    again = client.get(COMPLETE, {"code": "4711", "state": params["state"]})
+    assert fragment(again) == {"error": "provider_auth_failed"}
+    assert len(yandex.calls) == 2
+
+
+def test_a_next_parameter_never_redirects_the_tokens_elsewhere(yandex):
+    client = Client()
+    response = client.get(BEGIN, {"next": "https://evil.example.com/steal"})
+    state = parse_qs(urlsplit(response["Location"]).query)["state"][0]
+    yandex.add(responses.POST, TOKEN_URL, json={"access_token": "tok"})
+    mock_user_info(yandex)
+    response = client.get(COMPLETE, {"code": "4711", "state": state, "next": "https://evil.example.com/x"})
+    assert "access" in fragment(response)
+
+
+def test_the_provider_declining_is_handed_over_as_an_error(yandex):
+    client = Client()
+    params = begin(client)
+    response = client.get(COMPLETE, {"error": "access_denied", "state": params["state"]})
+    assert fragment(response) == {"error": "provider_auth_failed"}
+
+
+def test_not_configured_is_handed_over_as_an_error(settings):
+    settings.SOCIAL_AUTH_YANDEX_OAUTH2_SECRET = ""
+    assert fragment(Client().get(BEGIN)) == {"error": "provider_not_configured"}
+
+
+def test_the_telegram_widget_can_complete_the_flow():
+    data = telegram_payload()
+    response = Client().get("/api/v1/auth/social/complete/telegram/", data)
+    tokens = fragment(response)
+    assert set(tokens) == PAIR_FIELDS
+    assert UserSocialAuth.objects.get().provider == "telegram"
+    # and its check is ours: the same payload again is a replay
+    assert fragment(Client().get("/api/v1/auth/social/complete/telegram/", data)) == {
+        "error": "telegram_auth_invalid"
+    }
+
+
+def test_an_unknown_backend_is_a_json_404():
+    response = Client().get("/api/v1/auth/social/login/github/")
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
