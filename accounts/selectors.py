@@ -95,6 +95,11 @@ def user_export(*, user_id: Any) -> dict[str, Any]:
             }
             for s in sessions
         ],
+        # Linked providers (social login); never a provider token (none is stored).
+        "identities": [
+            {"provider": i.provider, "uid": i.uid, "linked_at": _time(i.created), "extra_data": i.extra_data}
+            for i in user.social_auth.order_by("created")
+        ],
         "security_events": [
             {
                 "kind": e.kind,

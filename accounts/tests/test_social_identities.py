@@ -242,3 +242,9 @@ def test_the_paths_are_in_the_schema():
     assert "delete" in paths["/api/v1/users/me/identities/{provider}"]
     telegram = paths["/api/v1/auth/social/telegram"]["post"]["requestBody"]["content"]["application/json"]
     assert telegram["schema"]["$ref"].endswith("TelegramLoginRequest")
+
+
+def test_the_export_lists_the_identities(auth_client, user):
+    link(user, "telegram", "424242")
+    data = auth_client.get("/api/v1/users/me/export").json()
+    assert [(i["provider"], i["uid"]) for i in data["identities"]] == [("telegram", "424242")]
