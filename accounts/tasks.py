@@ -33,3 +33,10 @@ def purge_old_records() -> dict[str, int]:
     sessions, _ = AuthSession.objects.filter(expires_at__lt=old).delete()
     revoked, _ = AuthSession.objects.filter(revoked_at__lt=old).delete()
     return {"audit_events": audit, "sessions": sessions + revoked}
+
+
+@shared_task
+def purge_social_state() -> dict[str, int]:
+    from .social.services import social_state_purge
+
+    return social_state_purge()

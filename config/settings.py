@@ -399,6 +399,7 @@ SOCIAL_AUTH_JSONFIELD_ENABLED = True
 SOCIAL_AUTH_URL_NAMESPACE = "social"
 SOCIAL_AUTH_LOGIN_ERROR_URL = SOCIAL_AUTH_FRONTEND_URL
 SOCIAL_AUTH_LOGIN_REDIRECT_URL = SOCIAL_AUTH_FRONTEND_URL
+CELERY_BEAT_SCHEDULE["purge-social-state"] = {"task": "accounts.tasks.purge_social_state", "schedule": 3600.0}
 
 # --- i18n, static -------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

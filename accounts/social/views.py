@@ -142,6 +142,9 @@ def hand_over(params: dict[str, Any]) -> HttpResponse:
 def begin(request: HttpRequest, backend: str) -> HttpResponse:
     """`/auth/social/login/<backend>/`: off to the provider (Telegram's widget posts to `complete`)."""
     provider_backend: Any = request.backend  # type: ignore[attr-defined]
+    # Each start stores a `state` and a browser session: the login limit per address applies.
+    if not LoginAddressThrottle().allow_request(request, None):  # type: ignore[arg-type]
+        return hand_over({"error": "throttled"})
     if not isinstance(provider_backend, YandexBackend):
         return hand_over({"error": "unsupported_flow"})
     if not provider_backend.configured():

@@ -156,3 +156,36 @@ def test_an_unknown_backend_is_a_json_404():
     response = Client().get("/api/v1/auth/social/login/github/")
     assert response.status_code == 404
     assert response.json()["code"] == "not_found"
+
+
+def test_starting_the_flow_obeys_the_login_address_limit(monkeypatch):
+    from rest_framework.throttling import SimpleRateThrottle
+
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"login_ip": "2/min"})
+    client = Client()
+    begin(client)
+    begin(client)
+    assert fragment(client.get(BEGIN)) == {"error": "throttled"}
+
+
+def test_abandoned_round_trips_are_purged(yandex):
+    import time
+    from datetime import timedelta
+
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+    from social_django.models import Nonce
+
+    from accounts.tasks import purge_social_state
+
+    begin(Client())  # a fresh start: kept
+    Nonce.objects.create(
+        server_url="social_core.oauth2.yandex-oauth2", timestamp=int(time.time()) - 2 * 86400, salt="old"
+    )
+    Session.objects.create(
+        session_key="x" * 40, session_data="", expire_date=timezone.now() - timedelta(days=1)
+    )
+
+    assert purge_social_state.apply().get() == {"nonces": 1, "browser_sessions": 1}
+    assert Nonce.objects.count() == 1
+    assert Session.objects.count() == 1
