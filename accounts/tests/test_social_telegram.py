@@ -110,7 +110,8 @@ def test_the_max_age_is_the_setting(settings):
 
 
 def test_a_future_auth_date_is_refused_beyond_a_small_skew():
-    assert_refused(post(telegram_payload(auth_date=time.time() + CLOCK_SKEW_SECONDS + 60)), "future")
+    assert CLOCK_SKEW_SECONDS <= 60
+    assert_refused(post(telegram_payload(auth_date=time.time() + 120)), "future")
     assert post(telegram_payload(auth_date=time.time() + 5)).status_code == 200
 
 
