@@ -26,7 +26,13 @@ _SUFFIX = 7  # "-" and 6 hex digits
 
 
 class EmailInUse(ServiceError):
+    """400; `user_id` and `reason` are for the audit row (the owner's log shows the attempt)."""
+
     code = "email_in_use"
+
+    def __init__(self, detail: str, *, owner_id: Any) -> None:
+        super().__init__(detail)
+        self.user_id, self.reason = owner_id, "email_in_use"
 
 
 def username_base(*candidates: Any) -> str:
@@ -58,9 +64,11 @@ def create_user(
     if user is not None:
         return {"is_new": False}
     email = normalize_email(details.get("email") or "")
-    if email and User.objects.filter(email=email).exists():
+    owner = User.objects.filter(email=email).values_list("id", flat=True).first() if email else None
+    if owner is not None:
         raise EmailInUse(
             "An account with this email address already exists. Log in to it and link the provider there.",
+            owner_id=owner,
         )
     base = username_base(details.get("username"), f"{backend.name.split('-')[0]}{uid}")
     full_name = (

@@ -108,23 +108,21 @@ def provider_errors(provider: str) -> Iterator[None]:
         raise _refused(reason=exc.code) from None
 
 
-def _audited_failure(provider: str) -> Any:
+@contextlib.contextmanager
+def _audited_failure(provider: str) -> Iterator[None]:
     """Every refused social login leaves an audit row (written after the transaction rolled back)."""
-
-    @contextlib.contextmanager
-    def guard() -> Iterator[None]:
-        try:
-            yield
-        except AuthenticationFailed as exc:
-            audit_record(
-                Kind.LOGIN_FAILED,
-                user_id=getattr(exc, "user_id", None),
-                provider=provider,
-                reason=getattr(exc, "reason", exc.code),
-            )
+    try:
+        yield
+    except ServiceError as exc:
+        if not isinstance(exc, AuthenticationFailed) and not hasattr(exc, "reason"):
             raise
-
-    return guard()
+        audit_record(
+            Kind.LOGIN_FAILED,
+            user_id=getattr(exc, "user_id", None),
+            provider=provider,
+            reason=getattr(exc, "reason", exc.code),
+        )
+        raise
 
 
 def social_login_yandex(

@@ -233,6 +233,8 @@ def test_a_profile_with_the_email_of_an_existing_account_never_logs_in_to_it(yan
     assert not UserSocialAuth.objects.exists()
     assert User.objects.count() == 1
     assert not AuditEvent.objects.filter(user=user, kind="login").exists()
+    attempt = AuditEvent.objects.get(user=user, kind="login_failed")
+    assert attempt.detail == {"provider": "yandex", "reason": "email_in_use"}
 
 
 def test_linking_with_the_callers_token_links_and_tells_the_owner(
