@@ -178,7 +178,7 @@ def test_the_users_page_still_saves_with_profile_data_present(staff_client, auth
         "groups": [],
         "is_active": "on",
     }
-    for prefix in ("auth_sessions",):
+    for prefix in ("auth_sessions", "social_auth"):  # the inlines that take part in a save
         form.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
 
     response = staff_client.post(f"/admin/accounts/user/{user.id}/change/", form)
