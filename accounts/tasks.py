@@ -37,6 +37,14 @@ def purge_old_records() -> dict[str, int]:
 
 @shared_task
 def purge_social_state() -> dict[str, int]:
-    from .social.services import social_state_purge
+    """The social login redirect flow's abandoned round trips: `state` nonces and expired browser sessions.
 
-    return social_state_purge()
+    A started login that never came back leaves both behind (a `state` lives 30 minutes).
+    """
+    from django.contrib.sessions.models import Session
+    from social_django.models import Nonce
+
+    cutoff = int(timezone.now().timestamp()) - 86400
+    nonces, _ = Nonce.objects.filter(timestamp__lt=cutoff).delete()
+    browser_sessions, _ = Session.objects.filter(expire_date__lt=timezone.now()).delete()
+    return {"nonces": nonces, "browser_sessions": browser_sessions}

@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from django.contrib.sessions.models import Session
 from django.db import transaction
-from django.utils import timezone
 from social_core.exceptions import (
     AuthAssociationError,
     AuthCanceled,
@@ -27,7 +24,7 @@ from social_core.exceptions import (
     AuthSessionError,
     SocialAuthBaseException,
 )
-from social_django.models import Nonce, UserSocialAuth
+from social_django.models import UserSocialAuth
 from social_django.utils import load_strategy
 
 from config.errors import AuthenticationFailed, NotFound, ServiceError
@@ -233,15 +230,3 @@ def identity_unlink(*, user_id: Any, provider: str, actor_id: Any = None) -> Non
         )
     mine.delete()
     audit_record(Kind.IDENTITY_UNLINKED, user_id=user.id, actor_id=actor_id, provider=provider, uids=uids)
-
-
-def social_state_purge(*, older_than_seconds: int = 86400) -> dict[str, int]:
-    """Forget the redirect flow's abandoned round trips: `state` nonces and expired browser sessions.
-
-    A started login that never came back leaves both behind (the OAuth2
-    `state` lives for 30 minutes).
-    """
-    cutoff = int(time.time()) - older_than_seconds
-    nonces, _ = Nonce.objects.filter(timestamp__lt=cutoff).delete()
-    sessions, _ = Session.objects.filter(expire_date__lt=timezone.now()).delete()
-    return {"nonces": nonces, "browser_sessions": sessions}
