@@ -11,6 +11,7 @@ from django.test import TestCase
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import UserFactory
+from accounts.tests.support import PASSWORD, bearer_for, login_tokens
 
 
 @pytest.fixture(autouse=True)
@@ -43,9 +44,6 @@ def api_client() -> APIClient:
     return APIClient()
 
 
-PASSWORD = "a-long enough pass phrase"
-
-
 @pytest.fixture
 def password() -> str:
     return PASSWORD
@@ -62,36 +60,20 @@ def admin_user(db: Any) -> Any:
 
 
 @pytest.fixture
-def login(api_client: APIClient) -> Callable[..., dict[str, Any]]:
+def login(db: Any) -> Callable[..., dict[str, Any]]:
     """Log in over the API; returns the token-pair body."""
-
-    def _login(user: Any, password: str = PASSWORD, **extra: Any) -> dict[str, Any]:
-        response = api_client.post(
-            "/api/v1/auth/login", {"username": user.username, "password": password}, format="json", **extra
-        )
-        assert response.status_code == 200, response.content
-        return response.json()
-
-    return _login
+    return login_tokens
 
 
 @pytest.fixture
-def auth_client(user: Any, login: Callable[..., dict[str, Any]]) -> APIClient:
-    """A client carrying the access token of a fresh session of `user`."""
-    tokens = login(user)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
-    client.tokens = tokens  # type: ignore[attr-defined]
-    return client
+def auth_client(user: Any) -> APIClient:
+    """A client carrying the access token of a fresh session of `user` (its tokens in `.tokens`)."""
+    return bearer_for(user)
 
 
 @pytest.fixture
-def admin_client(admin_user: Any, login: Callable[..., dict[str, Any]]) -> APIClient:
-    tokens = login(admin_user)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
-    client.tokens = tokens  # type: ignore[attr-defined]
-    return client
+def admin_client(admin_user: Any) -> APIClient:
+    return bearer_for(admin_user)
 
 
 def _free_port() -> int:

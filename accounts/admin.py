@@ -1,8 +1,11 @@
 """The back-office for accounts. Every change goes through `accounts.services`,
-so an edit here has the same effects as the API (sessions, cache, staff flag)."""
+so an edit here has the same effects as the API (sessions, cache, staff flag,
+events, audit): the add form, the change form, the password form and the actions."""
 
 from __future__ import annotations
 
+import copy
+from functools import partial
 from typing import Any
 
 from django import forms
@@ -10,10 +13,10 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.admin import GroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.contrib.auth.forms import UserChangeForm, UserCreationForm
+from django.contrib.auth.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 from django.contrib.auth.models import Group
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -23,8 +26,16 @@ from config.errors import ServiceError
 from profiles.admin import USER_INLINES as PROFILE_INLINES
 
 from . import selectors, services
-from .models import AuditEvent, AuthSession, LoginLockout, Role, RoleRequest, User
+from .ids import Id
+from .models import ROLE_USER, AuditEvent, AuthSession, LoginLockout, Role, RoleRequest, User
 from .social.admin import IdentityInline
+
+
+def _actor(request: HttpRequest) -> Id:
+    """The administrator acting: the admin site lets only logged-in staff this far."""
+    actor_id = request.user.pk
+    assert actor_id is not None
+    return actor_id
 
 
 class LockedFilter(admin.SimpleListFilter):
@@ -81,10 +92,26 @@ class ServiceUserCreationForm(UserCreationForm):
         fields = ("username", "email", "full_name")
 
 
+class ServicePasswordForm(AdminPasswordChangeForm):
+    """Django's "Change password" form, saved by `password_set`: the user's sessions end,
+    the change is audited with its actor and the user is told."""
+
+    def __init__(self, user: User, *args: Any, actor_id: Id | None = None, **kwargs: Any) -> None:
+        super().__init__(user, *args, **kwargs)
+        self.actor_id = actor_id
+
+    def save(self, commit: bool = True) -> User:
+        usable = self.cleaned_data["set_usable_password"]
+        password = self.cleaned_data["password1"] if usable else None
+        self.user = services.password_set(user_id=self.user.pk, password=password, actor_id=self.actor_id)
+        return self.user
+
+
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     form = ServiceUserChangeForm
     add_form = ServiceUserCreationForm
+    change_password_form = ServicePasswordForm
     list_display = ["username", "email", "full_name", "role_names", "is_active", "is_deleted", "created_at"]
     list_filter = [
         "groups",
@@ -124,11 +151,57 @@ class UserAdmin(DjangoUserAdmin):
     def is_deleted(self, obj: User) -> bool:
         return obj.deleted_at is not None
 
+    def save_form(self, request: HttpRequest, form: Any, change: bool) -> User:
+        if not change:
+            return form.instance  # `user_create` makes and hashes it; the form's save would hash twice
+        return super().save_form(request, form, change)
+
     def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
-        was_active = form.initial.get("is_active", True) if change else True
-        super().save_model(request, obj, form, change)
-        if change and was_active and not obj.is_active:
-            services.user_set_active(user=obj, is_active=False, actor_id=request.user.pk)
+        """Add and change go through the API's services, never a bare `save()`.
+
+        So the admin's edits emit `new_user` / `user_updated` / `role_changed`,
+        write their audit rows, keep `is_staff` in step, end the sessions of a
+        deactivated user, tell the old address of a changed email and refresh
+        the cached user, exactly as the API does.
+        """
+        data = form.cleaned_data
+        if not change:
+            created = services.user_create(
+                username=data["username"],
+                email=data["email"],
+                full_name=data.get("full_name", ""),
+                password=data["password1"],
+                actor_id=_actor(request),
+            )
+            obj.pk = created.pk
+            obj._state.adding = False
+        else:
+            groups = data.get("groups")
+            services.user_admin_update(
+                user_id=obj.pk,
+                actor_id=_actor(request),
+                username=data.get("username"),
+                email=data.get("email"),
+                full_name=data.get("full_name"),
+                is_active=data.get("is_active"),
+                is_superuser=data.get("is_superuser"),
+                roles=None if groups is None else ([g.name for g in groups] or [ROLE_USER]),
+            )
+        obj.refresh_from_db()
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        # Roles were set by the service in `save_model`; the form's own m2m save
+        # would set them again, unaudited. Only the inline (sessions) is left.
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> HttpResponse:
+        # Django's view builds `self.change_password_form(user, data)`; the admin
+        # object serves every request, so the acting administrator goes into a
+        # copy made for this request rather than onto `self`.
+        view = copy.copy(self)
+        view.change_password_form = partial(ServicePasswordForm, actor_id=_actor(request))  # type: ignore[assignment]
+        return DjangoUserAdmin.user_change_password(view, request, id, form_url)
 
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
         if formset.model is not AuthSession:
@@ -140,16 +213,8 @@ class UserAdmin(DjangoUserAdmin):
             session = session_form.instance
             if session_form.cleaned_data.get("revoke") and session.pk and session.revoked_at is None:
                 services.session_revoke(
-                    session_id=session.pk, user_id=session.user_id, reason="admin", actor_id=request.user.pk
+                    session_id=session.pk, user_id=session.user_id, reason="admin", actor_id=_actor(request)
                 )
-
-    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
-        # Roles are set by the service, not by the form's m2m save, so that the
-        # change is audited, emitted, keeps `is_staff` in step and refreshes the cache.
-        groups = form.cleaned_data.pop("groups", None)
-        super().save_related(request, form, formsets, change)
-        roles = [group.name for group in groups] if groups else ["user"]
-        services.user_set_roles(user=form.instance, roles=roles, actor_id=request.user.pk)
 
     @admin.display(description="Related")
     def related(self, obj: User) -> str:
@@ -168,7 +233,7 @@ class UserAdmin(DjangoUserAdmin):
         restored, refused = 0, []
         for user in queryset.filter(deleted_at__isnull=False):
             try:
-                services.user_restore(user_id=user.id, actor_id=request.user.pk)
+                services.user_restore(user_id=user.id, actor_id=_actor(request))
                 restored += 1
             except ServiceError as exc:
                 refused.append(f"{user.username}: {exc.detail}")
@@ -178,13 +243,13 @@ class UserAdmin(DjangoUserAdmin):
 
     @admin.action(description="Unlock the selected users (lift a login lockout)")
     def unlock_users(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
-        count = sum(services.lockout_unlock_user(user_id=u.id, actor_id=request.user.pk) for u in queryset)
+        count = sum(services.lockout_unlock_user(user_id=u.id, actor_id=_actor(request)) for u in queryset)
         self.message_user(request, f"{count} user(s) unlocked.", messages.SUCCESS)
 
     @admin.action(description="Revoke all sessions of the selected users")
     def revoke_all_sessions(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         total = sum(
-            services.sessions_revoke_all(user_id=user.id, reason="admin", actor_id=request.user.pk)
+            services.sessions_revoke_all(user_id=user.id, reason="admin", actor_id=_actor(request))
             for user in queryset
         )
         self.message_user(request, f"{total} session(s) revoked.", messages.SUCCESS)
@@ -221,7 +286,7 @@ class AuthSessionAdmin(admin.ModelAdmin):
         count = 0
         for session in queryset:
             services.session_revoke(
-                session_id=session.id, user_id=session.user_id, reason="admin", actor_id=request.user.pk
+                session_id=session.id, user_id=session.user_id, reason="admin", actor_id=_actor(request)
             )
             count += 1
         self.message_user(request, f"{count} session(s) revoked.", messages.SUCCESS)
@@ -329,7 +394,7 @@ class RoleRequestAdmin(admin.ModelAdmin):
         done, refused = 0, []
         for role_request in queryset:
             try:
-                decided = decide(request_id=role_request.id, admin_id=request.user.pk, comment=comment)
+                decided = decide(request_id=role_request.id, admin_id=_actor(request), comment=comment)
                 self.log_change(
                     request, decided, f"{decided.status}: {comment}" if comment else decided.status
                 )

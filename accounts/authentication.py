@@ -57,7 +57,7 @@ class SessionJWTAuthentication(JWTAuthentication):
     def get_user(self, validated_token: Any) -> Principal:  # type: ignore[override]
         session_id, user_id = str(validated_token["sid"]), str(validated_token["sub"])
         state = load_auth_state(session_id=session_id, user_id=user_id)
-        if not services.live(state, user_id):
+        if not services.session_is_live(state, user_id):
             raise exceptions.AuthenticationFailed("The session has ended.", code="session_revoked")
         if state.needs_touch and settings.SESSION_TOUCH_SECONDS:
             services.session_touch(session_id=session_id)

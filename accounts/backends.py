@@ -1,4 +1,4 @@
-"""Members of the `admin` role may do in the Django admin what a superuser may.
+"""Administrators (`accounts.models.user_is_admin`) may do in the Django admin what a superuser may.
 
 One place for it, rather than per-model permission rows to keep in step with
 the role: `is_admin` in the API and in the back-office mean the same thing.
@@ -10,7 +10,7 @@ from typing import Any
 
 from django.contrib.auth.backends import ModelBackend
 
-from .models import ROLE_ADMIN
+from .models import user_is_admin
 
 
 class AdminRoleBackend(ModelBackend):
@@ -19,7 +19,9 @@ class AdminRoleBackend(ModelBackend):
             return False
         cached = getattr(user_obj, "_admin_role_cache", None)
         if cached is None:
-            cached = user_obj.groups.filter(name=ROLE_ADMIN).exists()
+            cached = user_is_admin(
+                is_superuser=user_obj.is_superuser, roles=user_obj.groups.values_list("name", flat=True)
+            )
             user_obj._admin_role_cache = cached
         return bool(cached)
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
@@ -19,6 +20,15 @@ DEFAULT_ROLES = {
     ROLE_MODERATOR: "Reviews content produced on the platform.",
     ROLE_ADMIN: "Manages users, roles and role requests; may use the Django admin.",
 }
+
+
+def user_is_admin(*, is_superuser: bool, roles: Iterable[str]) -> bool:
+    """The one `is_admin` rule: a superuser, or a member of the `admin` role.
+
+    `User.is_admin`, the cached `Principal`, the API's user shape, the Django
+    admin's permissions and the staff flag all ask this function.
+    """
+    return is_superuser or ROLE_ADMIN in roles
 
 
 class UsernameValidator(RegexValidator):
@@ -109,6 +119,11 @@ class User(AbstractBaseUser, PermissionsMixin):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
+    deleted_by_owner = models.BooleanField(
+        default=False,
+        help_text="The owner deleted the account (they may restore it within ACCOUNT_RESTORE_DAYS); "
+        "an administrator's deletion is theirs to undo only.",
+    )
 
     objects = UserManager()
 
@@ -135,7 +150,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     @property
     def is_admin(self) -> bool:
-        return self.is_superuser or ROLE_ADMIN in self.roles
+        return user_is_admin(is_superuser=self.is_superuser, roles=self.roles)
 
     @property
     def is_deleted(self) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import Group
@@ -11,11 +12,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.caching import FAILED, safe_call
+from config.errors import NotFound
 from profiles.selectors.documents_export import documents_export
 from profiles.selectors.export import profile_data_export
 
-from .cache import api_time
+from .ids import Id
 from .models import AuditEvent, AuthSession, User
+from .shapes import api_time, user_admin_api_shape
 
 ROLES_CACHE_KEY = "roles:all"
 
@@ -39,6 +42,14 @@ def roles_forget() -> None:
     transaction.on_commit(lambda: safe_call("delete", cache.delete, ROLES_CACHE_KEY))
 
 
+def user_with_roles(*, user_id: Id) -> User:
+    """A user with its roles read in the same go (for the API's user shape); `NotFound` if none."""
+    user = User.objects.prefetch_related("groups").filter(id=user_id).first()
+    if user is None:
+        raise NotFound("User not found.")
+    return user
+
+
 def user_find(identifier: str) -> User | None:
     """A user, deleted or not, by username (any case), email or id, as the user commands take them.
 
@@ -56,32 +67,21 @@ def user_find(identifier: str) -> User | None:
     return user
 
 
-def _time(value: Any) -> str | None:
+def _time(value: datetime | None) -> str | None:
     return api_time(value) if value else None
 
 
-def user_export(*, user_id: Any) -> dict[str, Any]:
+def user_export(*, user_id: Id) -> dict[str, Any]:
     """Everything the service stores about a user, for `GET /users/me/export`.
 
     Secrets are left out (password hash, refresh-token hashes); everything else is in.
     """
-    user = User.objects.prefetch_related("groups").get(id=user_id)
+    user = user_with_roles(user_id=user_id)
     sessions = AuthSession.objects.filter(user_id=user_id).order_by("-created_at")
     audit = AuditEvent.objects.filter(user_id=user_id).order_by("-created_at")
     return {
         "exported_at": api_time(timezone.now()),
-        "profile": {
-            "id": str(user.id),
-            "username": user.username,
-            "email": user.email,
-            "full_name": user.full_name,
-            "is_active": user.is_active,
-            "is_admin": user.is_admin,
-            "created_at": _time(user.created_at),
-            "updated_at": _time(user.updated_at),
-            "deleted_at": _time(user.deleted_at),
-            "last_login": _time(user.last_login),
-        },
+        "profile": user_admin_api_shape(user),
         "roles": user.roles,
         "sessions": [
             {

@@ -7,6 +7,7 @@ from typing import Any
 from rest_framework import serializers
 
 from .models import AuthSession, RoleRequest, UsernameValidator
+from .shapes import user_admin_api_shape, user_api_shape
 
 
 def password_field(**kwargs: Any) -> serializers.CharField:
@@ -20,7 +21,11 @@ def username_field(**kwargs: Any) -> serializers.CharField:
 
 
 class UserSerializer(serializers.Serializer):
-    """A user as `/users/me` shows it; reads a `User` or a cached `Principal` alike."""
+    """A user as `/users/me` shows it; reads a `User` or a cached `Principal` alike.
+
+    The fields describe the shape for the schema; the body is `accounts.shapes.user_api_shape`,
+    the one function every door builds a user with.
+    """
 
     id = serializers.UUIDField(read_only=True)
     username = serializers.CharField(read_only=True)
@@ -32,14 +37,20 @@ class UserSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField(read_only=True)
     updated_at = serializers.DateTimeField(read_only=True)
 
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        return user_api_shape(instance)
+
 
 class AdminUserSerializer(UserSerializer):
     """What administrators see of a user: also staff flags and the deletion mark."""
 
     is_staff = serializers.BooleanField(read_only=True)
     is_superuser = serializers.BooleanField(read_only=True)
-    deleted_at = serializers.DateTimeField(read_only=True)
-    last_login = serializers.DateTimeField(read_only=True)
+    deleted_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    last_login = serializers.DateTimeField(read_only=True, allow_null=True)
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        return user_admin_api_shape(instance)
 
 
 class RegisterSerializer(serializers.Serializer):
@@ -98,12 +109,18 @@ class SessionSerializer(serializers.ModelSerializer):
         return str(session.id) == getattr(self.context["request"].user, "session_id", None)
 
 
-class MeUpdateSerializer(serializers.Serializer):
-    """The only fields a user may change about themselves; others are ignored."""
+class ProfileUpdateSerializer(serializers.Serializer):
+    """The profile fields; others are ignored."""
 
     username = username_field(required=False)
     email = serializers.EmailField(max_length=254, required=False)
     full_name = serializers.CharField(max_length=255, required=False, allow_blank=True)
+
+
+class MeUpdateSerializer(ProfileUpdateSerializer):
+    """What a user may change about themselves; a new `email` needs `current_password`."""
+
+    current_password = password_field(required=False, help_text="Required to change the email.")
 
 
 class PasswordConfirmSerializer(serializers.Serializer):
@@ -118,7 +135,7 @@ class AdminUserCreateSerializer(RegisterSerializer):
     is_active = serializers.BooleanField(required=False, default=True)
 
 
-class AdminUserUpdateSerializer(MeUpdateSerializer):
+class AdminUserUpdateSerializer(ProfileUpdateSerializer):
     roles = serializers.ListField(child=serializers.CharField(max_length=150), required=False, max_length=50)
     is_active = serializers.BooleanField(required=False)
 

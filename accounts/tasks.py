@@ -17,6 +17,12 @@ def send_password_reset_email(user_id: str) -> None:
     services.password_reset_send(user_id=user_id)
 
 
+@shared_task(autoretry_for=(OSError,), retry_backoff=True, retry_kwargs={"max_retries": 5})
+def send_email_changed_notice(notification_id: str) -> None:
+    """Tell the old address of an account that its email was changed (the notification names it)."""
+    services.user_email_changed_notice_send(notification_id=notification_id)
+
+
 @shared_task
 def purge_deleted_accounts() -> int:
     return services.users_purge_deleted()

@@ -18,6 +18,10 @@ def endpoint(route: str, view: Any, name: str) -> URLPattern:
     return re_path(rf"^{route}/?$", view, name=name)
 
 
+#: The caller's own account: one viewset, two paths (ahead of the router's `users/{id}`).
+me = views.MeViewSet.as_view({"get": "retrieve", "patch": "partial_update", "delete": "destroy"})
+me_export = views.MeViewSet.as_view({"get": "export"})
+
 urlpatterns = [
     endpoint("auth/register", views.RegisterView.as_view(), "register"),
     endpoint("auth/login", views.LoginView.as_view(), "login"),
@@ -25,7 +29,8 @@ urlpatterns = [
     endpoint("auth/logout", views.LogoutView.as_view(), "logout"),
     endpoint("auth/logout-all", views.LogoutAllView.as_view(), "logout-all"),
     endpoint("auth/verify", views.VerifyView.as_view(), "verify"),
-    endpoint("users/me", views.MeView.as_view(), "me"),
+    endpoint("users/me", me, "me"),
+    endpoint("users/me/export", me_export, "me-export"),
     endpoint("roles", views.RoleListView.as_view(), "roles"),
     endpoint("auth/restore", views.RestoreView.as_view(), "restore"),
     endpoint("auth/password/change", views.PasswordChangeView.as_view(), "password-change"),

@@ -15,7 +15,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, parsers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.filters import OrderingFilter, SearchFilter
-from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
@@ -25,6 +25,7 @@ from config.http import UUID_PATTERN, client_ip, user_agent
 
 from . import selectors, services
 from .authentication import principal
+from .ids import Id
 from .models import AuthSession, RoleRequest, User
 from .permissions import IsAdmin
 from .serializers import (
@@ -93,21 +94,13 @@ class LoginView(PublicAPIView):
     @extend_schema(request=LoginSerializer, responses={200: TokenPairSerializer})
     def post(self, request: Request) -> Response:
         data = _valid(LoginSerializer, request)
-        pair = services.login(
+        pair = services.session_login(
             identifier=data["username"],
             password=data["password"],
             ip=client_ip(request),
             user_agent=user_agent(request),
         )
-        return Response(
-            {
-                "access": pair.access,
-                "refresh": pair.refresh,
-                "token_type": "Bearer",
-                "expires_in": pair.expires_in,
-                "session_id": pair.session_id,
-            }
-        )
+        return Response(TokenPairSerializer(pair).data)
 
 
 class RestoreView(PublicAPIView):
@@ -142,10 +135,8 @@ class PasswordResetView(PublicAPIView):
     def post(self, request: Request) -> Response:
         data = _valid(PasswordResetSerializer, request)
         services.password_reset_request(email=data["email"])
-        return Response(
-            {"detail": "If the address belongs to an account, a reset link has been sent to it."},
-            status=status.HTTP_202_ACCEPTED,
-        )
+        accepted = {"detail": "If the address belongs to an account, a reset link has been sent to it."}
+        return Response(DetailSerializer(accepted).data, status=status.HTTP_202_ACCEPTED)
 
 
 class PasswordResetConfirmView(PublicAPIView):
@@ -165,14 +156,7 @@ class RefreshView(PublicAPIView):
     def post(self, request: Request) -> Response:
         data = _valid(RefreshSerializer, request)
         pair = services.session_refresh(refresh=data["refresh"])
-        return Response(
-            {
-                "access": pair.access,
-                "refresh": pair.refresh,
-                "token_type": "Bearer",
-                "expires_in": pair.expires_in,
-            }
-        )
+        return Response(RefreshedPairSerializer(pair).data)
 
 
 class VerifyView(PublicAPIView):
@@ -181,7 +165,7 @@ class VerifyView(PublicAPIView):
     @extend_schema(request=VerifySerializer, responses={200: VerifiedSerializer})
     def post(self, request: Request) -> Response:
         data = _valid(VerifySerializer, request)
-        return Response(services.access_token_verify(token=data["token"]))
+        return Response(VerifiedSerializer(services.access_token_verify(token=data["token"])).data)
 
 
 class LogoutView(APIView):
@@ -190,6 +174,7 @@ class LogoutView(APIView):
     @extend_schema(request=None, responses={204: None})
     def post(self, request: Request) -> Response:
         caller = principal(request)
+        assert caller.session_id is not None  # a bearer token always names its session
         services.session_revoke(session_id=caller.session_id, user_id=caller.id, reason="logout")
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -270,7 +255,7 @@ class UserViewSet(
         target = self.get_object()
         data = _valid(AdminUserUpdateSerializer, request)
         user = services.user_admin_update(user_id=target.id, actor_id=principal(request).id, **data)
-        return Response(AdminUserSerializer(User.objects.prefetch_related("groups").get(id=user.id)).data)
+        return Response(AdminUserSerializer(selectors.user_with_roles(user_id=user.id)).data)
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         services.user_soft_delete(user_id=self.get_object().id, actor_id=principal(request).id)
@@ -282,45 +267,39 @@ class UserViewSet(
         user = services.user_restore(user_id=self.get_object().id, actor_id=principal(request).id)
         return Response(AdminUserSerializer(user).data)
 
+
+class MeViewSet(viewsets.ViewSet):
+    """The caller's own account, `/users/me` and `/users/me/export`: one resource, one home.
+
+    GET is answered from the cached principal without a serializer: this is
+    the hottest read of the platform, and the benchmark (benchmarks/hot_path.py)
+    measured the serializer's per-request cost as a large share of the whole
+    request. `accounts.shapes.user_api_shape` builds the body either way (a
+    test holds it equal to `UserSerializer`).
+    """
+
+    @extend_schema(responses={200: UserSerializer})
+    def retrieve(self, request: Request) -> Response:
+        return Response(principal(request).as_api_user())
+
+    @extend_schema(request=MeUpdateSerializer, responses={200: UserSerializer})
+    def partial_update(self, request: Request) -> Response:
+        user = services.user_update_self(user_id=principal(request).id, **_valid(MeUpdateSerializer, request))
+        return Response(UserSerializer(selectors.user_with_roles(user_id=user.id)).data)
+
+    @extend_schema(request=PasswordConfirmSerializer, responses={204: None})
+    def destroy(self, request: Request) -> Response:
+        data = _valid(PasswordConfirmSerializer, request)
+        services.user_delete_self(user_id=principal(request).id, password=data["password"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
-    @action(
-        detail=False,
-        methods=["get"],
-        url_path="me/export",
-        permission_classes=[IsAuthenticated],
-        pagination_class=None,
-        filter_backends=[],
-    )
+    @action(detail=False, methods=["get"])
     def export(self, request: Request) -> Response:
         """Everything the service stores about the caller, as JSON."""
         response = Response(selectors.user_export(user_id=principal(request).id))
         response["Content-Disposition"] = 'attachment; filename="user-data.json"'
         return response
-
-
-class MeView(APIView):
-    """The caller's own account.
-
-    A plain view ahead of the users router, and GET answered from the cached
-    principal without a serializer: this is the hottest read of the platform,
-    and the benchmark (benchmarks/hot_path.py) measured the router's and the
-    serializer's per-request cost (~0.5 ms) as a quarter of the whole request.
-    """
-
-    @extend_schema(responses={200: UserSerializer})
-    def get(self, request: Request) -> Response:
-        return Response(principal(request).as_api_user())
-
-    @extend_schema(request=MeUpdateSerializer, responses={200: UserSerializer})
-    def patch(self, request: Request) -> Response:
-        user = services.user_update(user_id=principal(request).id, **_valid(MeUpdateSerializer, request))
-        return Response(UserSerializer(User.objects.prefetch_related("groups").get(id=user.id)).data)
-
-    @extend_schema(request=PasswordConfirmSerializer, responses={204: None})
-    def delete(self, request: Request) -> Response:
-        data = _valid(PasswordConfirmSerializer, request)
-        services.user_delete_self(user_id=principal(request).id, password=data["password"])
-        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class RoleListView(APIView):
@@ -361,7 +340,7 @@ class RoleRequestViewSet(
         created = services.role_request_create(user_id=principal(request).id, **data)
         return Response(self._shape(created.id), status=status.HTTP_201_CREATED)
 
-    def _shape(self, request_id: Any) -> Any:
+    def _shape(self, request_id: Id) -> Any:
         return RoleRequestSerializer(
             RoleRequest.objects.select_related("user", "role").get(id=request_id)
         ).data

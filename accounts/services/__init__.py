@@ -6,21 +6,23 @@ audit). Field problems are raised as Django `ValidationError`s with a
 message dict; everything else as `config.errors.ServiceError`.
 """
 
-from .audit import Kind, audit_record
+from .audit import AuditKind, audit_record
 from .lockout import lockout_unlock_user
 from .passwords import (
     password_change,
     password_reset_confirm,
     password_reset_request,
     password_reset_send,
+    password_set,
 )
 from .role_requests import role_request_approve, role_request_cancel, role_request_create, role_request_reject
 from .sessions import (
     LOGIN_FAILED,
     TokenPair,
     access_token_verify,
-    live,
-    login,
+    password_confirm,
+    session_is_live,
+    session_login,
     session_open,
     session_refresh,
     session_revoke,
@@ -34,6 +36,7 @@ from .users import (
     user_admin_update,
     user_create,
     user_delete_self,
+    user_email_changed_notice_send,
     user_get,
     user_hard_delete,
     user_register,
@@ -43,30 +46,33 @@ from .users import (
     user_set_roles,
     user_soft_delete,
     user_update,
+    user_update_self,
     users_purge_deleted,
     validate_password_for,
 )
 
 __all__ = [
     "LOGIN_FAILED",
-    "Kind",
+    "AuditKind",
     "TokenPair",
     "access_token_verify",
     "audit_record",
     "ensure_admin",
-    "live",
     "lockout_unlock_user",
-    "login",
     "new_user_fields",
     "new_user_payload",
     "password_change",
+    "password_confirm",
     "password_reset_confirm",
     "password_reset_request",
     "password_reset_send",
+    "password_set",
     "role_request_approve",
     "role_request_cancel",
     "role_request_create",
     "role_request_reject",
+    "session_is_live",
+    "session_login",
     "session_open",
     "session_refresh",
     "session_revoke",
@@ -75,6 +81,7 @@ __all__ = [
     "user_admin_update",
     "user_create",
     "user_delete_self",
+    "user_email_changed_notice_send",
     "user_get",
     "user_hard_delete",
     "user_register",
@@ -84,6 +91,7 @@ __all__ = [
     "user_set_roles",
     "user_soft_delete",
     "user_update",
+    "user_update_self",
     "users_purge_deleted",
     "validate_password_for",
 ]

@@ -6,12 +6,16 @@ from typing import Any
 
 from config.request_context import current_request_meta
 
+from ..ids import Id
 from ..models import AuditEvent
 
-Kind = AuditEvent.Kind
+#: What an audit row records (`notifications.models.Kind` is the unrelated kind of a notification).
+AuditKind = AuditEvent.Kind
 
 
-def audit_fields(kind: str, *, user_id: Any = None, actor_id: Any = None, **detail: Any) -> dict[str, Any]:
+def audit_fields(
+    kind: str, *, user_id: Id | None = None, actor_id: Id | None = None, **detail: Any
+) -> dict[str, Any]:
     """One audit row's column values, with the current request's address and user agent.
 
     `detail` is small JSON: ids, reasons, field names. Never a password or a token.
@@ -27,6 +31,8 @@ def audit_fields(kind: str, *, user_id: Any = None, actor_id: Any = None, **deta
     }
 
 
-def audit_record(kind: str, *, user_id: Any = None, actor_id: Any = None, **detail: Any) -> AuditEvent:
+def audit_record(
+    kind: str, *, user_id: Id | None = None, actor_id: Id | None = None, **detail: Any
+) -> AuditEvent:
     """Write one audit row (`audit_fields`); bulk writers copy many rows built the same way."""
     return AuditEvent.objects.create(**audit_fields(kind, user_id=user_id, actor_id=actor_id, **detail))

@@ -36,7 +36,7 @@ from notifications.models import OutboxEvent
 from notifications.services import event_fields, outbox_relay_after_commit
 
 from ..models import AuditEvent, User, normalize_email
-from .audit import Kind, audit_fields
+from .audit import AuditKind, audit_fields
 from .bulk_insert import insert_rows
 from .bulk_rows import (
     BadJSON,
@@ -272,7 +272,9 @@ def _insert(rows: list[NewUser], encoded: list[str], group_ids: dict[str, int], 
         roles.extend({"user_id": user["id"], "group_id": group_ids[name]} for name in row.roles)
         events.append(event_fields(name="new_user", payload=new_user_payload(user)))
         audit.append(
-            audit_fields(Kind.REGISTERED, user_id=user["id"], actor_id=actor_id, source="bulk_create_users")
+            audit_fields(
+                AuditKind.REGISTERED, user_id=user["id"], actor_id=actor_id, source="bulk_create_users"
+            )
         )
     insert_rows(User, users)
     insert_rows(User.groups.through, roles)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 from datetime import timedelta
-from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -26,8 +25,9 @@ from config.errors import ServiceError
 from notifications.models import Kind as NotificationKind
 from notifications.services import notify
 
+from ..ids import Id
 from ..models import LoginLockout, User
-from .audit import Kind, audit_record
+from .audit import AuditKind, audit_record
 
 
 def lockout_key(*, user: User | None, identifier: str) -> str:
@@ -64,7 +64,7 @@ def lockout_record_failure(*, key: str, user: User | None) -> bool:
         metrics.LOCKOUTS_STARTED.inc()
     row.save()
     if started and user is not None:
-        audit_record(Kind.LOCKOUT, user_id=user.id, failures=row.failures)
+        audit_record(AuditKind.LOCKOUT, user_id=user.id, failures=row.failures)
         notify(
             user_id=user.id,
             kind=NotificationKind.SECURITY,
@@ -80,9 +80,9 @@ def lockout_reset(*, key: str) -> None:
     LoginLockout.objects.filter(key=key).delete()
 
 
-def lockout_unlock_user(*, user_id: Any, actor_id: Any = None) -> bool:
+def lockout_unlock_user(*, user_id: Id, actor_id: Id | None = None) -> bool:
     """An administrator lifts a user's lockout; True if there was one."""
     deleted, _ = LoginLockout.objects.filter(key=f"user:{user_id}").delete()
     if deleted:
-        audit_record(Kind.UNLOCK, user_id=user_id, actor_id=actor_id)
+        audit_record(AuditKind.UNLOCK, user_id=user_id, actor_id=actor_id)
     return bool(deleted)

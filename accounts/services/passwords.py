@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
@@ -18,11 +16,12 @@ from config.errors import ServiceError
 from notifications.models import Kind as NotificationKind
 from notifications.services import notify
 
+from ..ids import Id
 from ..models import User
-from .audit import Kind, audit_record
+from .audit import AuditKind, audit_record
 from .lockout import lockout_unlock_user
-from .sessions import sessions_revoke_all
-from .users import validate_password_for
+from .sessions import password_confirm, sessions_revoke_all
+from .users import user_get, validate_password_for
 
 
 def _set_password(user: User, new_password: str) -> None:
@@ -33,19 +32,53 @@ def _set_password(user: User, new_password: str) -> None:
     user.save(update_fields=["password", "updated_at"])
 
 
+def password_change(*, user_id: Id, session_id: Id | None, old_password: str, new_password: str) -> None:
+    """Change the password; every other session of the user ends.
+
+    The old password is checked under the login's lockout, before (and outside)
+    the change's transaction, so a wrong guess is counted even though the change is refused.
+    """
+    password_confirm(user=user_get(user_id=user_id), password=old_password, field="old_password")
+    with transaction.atomic():
+        user = user_get(user_id=user_id, for_update=True)
+        _set_password(user, new_password)
+        sessions_revoke_all(user_id=user.id, reason="password_changed", except_session_id=session_id)
+        audit_record(AuditKind.PASSWORD_CHANGED, user_id=user.id)
+        _notify_password_changed(user.id)
+
+
 @transaction.atomic
-def password_change(*, user_id: Any, session_id: Any, old_password: str, new_password: str) -> None:
-    """Change the password; every other session of the user ends."""
-    user = User.objects.select_for_update().get(id=user_id)
-    if not user.check_password(old_password):
-        raise ValidationError({"old_password": ["The password is not correct."]})
-    _set_password(user, new_password)
-    sessions_revoke_all(user_id=user.id, reason="password_changed", except_session_id=session_id)
-    audit_record(Kind.PASSWORD_CHANGED, user_id=user.id)
-    _notify_password_changed(user.id)
+def password_set(*, user_id: Id, password: str | None, actor_id: Id | None = None) -> User:
+    """An administrator sets a user's password (`None`: no password login at all).
+
+    Every session of the user ends (whoever held them no longer knows the
+    password), the change is audited with its actor, and the user is told.
+    The caller validated the password already (the Django admin's form does).
+    """
+    user = user_get(user_id=user_id, for_update=True)
+    user.set_password(password)
+    user.save(update_fields=["password", "updated_at"])
+    revoked = sessions_revoke_all(user_id=user.id, reason="password_set", actor_id=actor_id)
+    audit_record(
+        AuditKind.PASSWORD_CHANGED,
+        user_id=user.id,
+        actor_id=actor_id,
+        by="administrator",
+        usable=password is not None,
+        sessions_revoked=revoked,
+    )
+    notify(
+        user_id=user.id,
+        kind=NotificationKind.SECURITY,
+        title="Your password was set by an administrator",
+        body="An administrator set a new password for your account and ended all your sessions. "
+        "Log in with the password you were given, or reset it.",
+        data={"event": "password_set"},
+    )
+    return user
 
 
-def _notify_password_changed(user_id: Any) -> None:
+def _notify_password_changed(user_id: Id) -> None:
     notify(
         user_id=user_id,
         kind=NotificationKind.SECURITY,
@@ -61,7 +94,7 @@ def password_reset_request(*, email: str) -> None:
     user = User.objects.by_login(email).filter(is_active=True, deleted_at__isnull=True).first()
     if user is None or "@" not in email:
         return
-    audit_record(Kind.PASSWORD_RESET_REQUESTED, user_id=user.id)
+    audit_record(AuditKind.PASSWORD_RESET_REQUESTED, user_id=user.id)
     # The task makes the token itself: no secret travels through the broker.
     enqueue_after_commit("accounts.tasks.send_password_reset_email", str(user.id))
 
@@ -72,7 +105,7 @@ def password_reset_link(user: User) -> str:
     return settings.PASSWORD_RESET_URL.format(uid=uid, token=token)
 
 
-def password_reset_send(*, user_id: Any) -> None:
+def password_reset_send(*, user_id: Id) -> None:
     """Render and send the reset mail (text and HTML)."""
     user = User.objects.filter(id=user_id, is_active=True, deleted_at__isnull=True).first()
     if user is None:
@@ -107,5 +140,5 @@ def password_reset_confirm(*, uid: str, token: str, new_password: str) -> None:
     _set_password(user, new_password)  # changes the hash, so the link cannot be used twice
     sessions_revoke_all(user_id=user.id, reason="password_reset")
     lockout_unlock_user(user_id=user.id)
-    audit_record(Kind.PASSWORD_RESET, user_id=user.id)
+    audit_record(AuditKind.PASSWORD_RESET, user_id=user.id)
     _notify_password_changed(user.id)

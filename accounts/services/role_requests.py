@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -13,15 +11,27 @@ from config.errors import NotFound, ServiceError
 from notifications.models import Kind as NotificationKind
 from notifications.services import notify
 
+from ..ids import Id
 from ..models import RoleRequest, User
-from .audit import Kind, audit_record
-from .users import user_set_roles
+from .audit import AuditKind, audit_record
+from .users import user_get, user_set_roles
 
 Status = RoleRequest.Status
 
 
+def _role_request(request_id: Id, **scope: Id) -> RoleRequest:
+    """The request with this id (within `scope`, e.g. the owner's), or `NotFound`."""
+    try:
+        found = RoleRequest.objects.select_related("role").filter(id=request_id, **scope).first()
+    except (ValidationError, ValueError):  # not a UUID
+        found = None
+    if found is None:
+        raise NotFound("Role request not found.")
+    return found
+
+
 @transaction.atomic
-def role_request_create(*, user_id: Any, role: str, reason: str = "") -> RoleRequest:
+def role_request_create(*, user_id: Id, role: str, reason: str = "") -> RoleRequest:
     group = Group.objects.filter(name=role).first()
     if group is None:
         raise ValidationError({"role": [f"Unknown role: {role}."]})
@@ -37,10 +47,8 @@ def role_request_create(*, user_id: Any, role: str, reason: str = "") -> RoleReq
 
 
 @transaction.atomic
-def role_request_cancel(*, request_id: Any, user_id: Any) -> RoleRequest:
-    request = RoleRequest.objects.filter(id=request_id, user_id=user_id).first()
-    if request is None:
-        raise NotFound("Role request not found.")
+def role_request_cancel(*, request_id: Id, user_id: Id) -> RoleRequest:
+    request = _role_request(request_id, user_id=user_id)
     if not RoleRequest.objects.filter(id=request_id, status=Status.PENDING).update(
         status=Status.CANCELLED, decided_at=timezone.now(), decided_by_id=user_id
     ):
@@ -50,10 +58,8 @@ def role_request_cancel(*, request_id: Any, user_id: Any) -> RoleRequest:
 
 
 @transaction.atomic
-def _decide(*, request_id: Any, admin_id: Any, approve: bool, comment: str) -> RoleRequest:
-    request = RoleRequest.objects.select_related("role").filter(id=request_id).first()
-    if request is None:
-        raise NotFound("Role request not found.")
+def _decide(*, request_id: Id, admin_id: Id, approve: bool, comment: str) -> RoleRequest:
+    request = _role_request(request_id)
     if str(request.user_id) == str(admin_id):
         raise ServiceError("You cannot decide your own request.", code="own_request", status_code=403)
     # The conditional update decides: of two admins at once, exactly one changes the row.
@@ -67,10 +73,10 @@ def _decide(*, request_id: Any, admin_id: Any, approve: bool, comment: str) -> R
         raise ServiceError("This request was decided already.", code="not_pending")
     role = request.role.name
     if approve:
-        user = User.objects.select_for_update().get(id=request.user_id)
+        user = user_get(user_id=request.user_id, for_update=True)
         user_set_roles(user=user, roles=[*user.roles, role], actor_id=admin_id, notify_user=False)
     audit_record(
-        Kind.ADMIN_ACTION,
+        AuditKind.ADMIN_ACTION,
         user_id=request.user_id,
         actor_id=admin_id,
         action="role_request_approved" if approve else "role_request_rejected",
@@ -89,9 +95,9 @@ def _decide(*, request_id: Any, admin_id: Any, approve: bool, comment: str) -> R
     return request
 
 
-def role_request_approve(*, request_id: Any, admin_id: Any, comment: str = "") -> RoleRequest:
+def role_request_approve(*, request_id: Id, admin_id: Id, comment: str = "") -> RoleRequest:
     return _decide(request_id=request_id, admin_id=admin_id, approve=True, comment=comment)
 
 
-def role_request_reject(*, request_id: Any, admin_id: Any, comment: str = "") -> RoleRequest:
+def role_request_reject(*, request_id: Id, admin_id: Id, comment: str = "") -> RoleRequest:
     return _decide(request_id=request_id, admin_id=admin_id, approve=False, comment=comment)

@@ -9,7 +9,9 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
 
@@ -19,9 +21,10 @@ from notifications.models import Kind as NotificationKind
 from notifications.services import notify
 
 from .. import cache as auth_cache
+from ..ids import Id
 from ..models import AuthSession, User
 from ..tokens import SessionAccessToken, SessionRefreshToken, hash_token, make_token_pair
-from .audit import Kind, audit_record
+from .audit import AuditKind, audit_record
 from .lockout import lockout_check, lockout_key, lockout_record_failure, lockout_reset
 
 logger = logging.getLogger(__name__)
@@ -31,10 +34,13 @@ LOGIN_FAILED = "Invalid username or password."
 
 @dataclass(frozen=True)
 class TokenPair:
+    """What login and refresh hand out (rendered by `TokenPairSerializer` / `RefreshedPairSerializer`)."""
+
     access: str
     refresh: str
     expires_in: int
     session_id: str
+    token_type: str = "Bearer"  # noqa: S105 (the OAuth2 token type, not a secret)
 
 
 def password_matches(user: User | None, password: str) -> bool:
@@ -45,7 +51,25 @@ def password_matches(user: User | None, password: str) -> bool:
     return user.check_password(password)  # also upgrades an old hash to the first hasher
 
 
-def login(*, identifier: str, password: str, ip: str | None, user_agent: str) -> TokenPair:
+def password_confirm(*, user: User, password: str, field: str) -> None:
+    """An endpoint that asks for the current password checks it as login does.
+
+    The same per-account lockout: a locked account is refused (429 with
+    `Retry-After`) even with the right password, a wrong one counts as a
+    failed login and is a field error (400) on `field`, the right one resets
+    the count. Call it outside the caller's transaction: a counted failure
+    must not roll back with the change it refused.
+    """
+    key = lockout_key(user=user, identifier=user.username)
+    lockout_check(key=key)
+    if not user.check_password(password):
+        lockout_record_failure(key=key, user=user)
+        audit_record(AuditKind.LOGIN_FAILED, user_id=user.id, reason="wrong_current_password", field=field)
+        raise ValidationError({field: ["The password is not correct."]})
+    lockout_reset(key=key)
+
+
+def session_login(*, identifier: str, password: str, ip: str | None, user_agent: str) -> TokenPair:
     """Password login: lockout first (even the right password is refused), then the check.
 
     Unknown user, wrong password, inactive or deleted account: one answer.
@@ -56,17 +80,17 @@ def login(*, identifier: str, password: str, ip: str | None, user_agent: str) ->
     if not password_matches(user, password):
         lockout_record_failure(key=key, user=user)
         metrics.LOGINS.labels(result="failed").inc()
-        audit_record(Kind.LOGIN_FAILED, user_id=user.id if user else None)
+        audit_record(AuditKind.LOGIN_FAILED, user_id=user.id if user else None)
         raise AuthenticationFailed(LOGIN_FAILED, code="invalid_credentials")
     assert user is not None
     if not user.is_active or user.deleted_at is not None:
         metrics.LOGINS.labels(result="failed").inc()
-        audit_record(Kind.LOGIN_FAILED, user_id=user.id, reason="inactive")
+        audit_record(AuditKind.LOGIN_FAILED, user_id=user.id, reason="inactive")
         raise AuthenticationFailed(LOGIN_FAILED, code="invalid_credentials")
     lockout_reset(key=key)
     pair = session_open(user=user, ip=ip, user_agent=user_agent)
     metrics.LOGINS.labels(result="succeeded").inc()
-    audit_record(Kind.LOGIN, user_id=user.id, session_id=pair.session_id)
+    audit_record(AuditKind.LOGIN, user_id=user.id, session_id=pair.session_id)
     return pair
 
 
@@ -120,7 +144,7 @@ def session_open(*, user: User, ip: str | None, user_agent: str) -> TokenPair:
     return TokenPair(access, refresh, expires_in, str(session.id))
 
 
-def _revoke(sessions: Any, *, reason: str) -> int:
+def _revoke(sessions: QuerySet[AuthSession], *, reason: str) -> int:
     """Revoke the still-active sessions of a queryset; returns how many."""
     now = timezone.now()
     rows = list(sessions.filter(revoked_at__isnull=True).values_list("id", "user_id", "expires_at"))
@@ -135,26 +159,30 @@ def _revoke(sessions: Any, *, reason: str) -> int:
 
 
 @transaction.atomic
-def session_revoke(*, session_id: Any, user_id: Any, reason: str = "revoked", actor_id: Any = None) -> None:
+def session_revoke(
+    *, session_id: Id, user_id: Id, reason: str = "revoked", actor_id: Id | None = None
+) -> None:
     """Revoke one of the user's sessions; 404 if it is not theirs."""
     sessions = AuthSession.objects.filter(id=session_id, user_id=user_id)
     if not sessions.exists():
         raise NotFound("Session not found.")
     if _revoke(sessions, reason=reason):
-        kind = Kind.LOGOUT if reason == "logout" else Kind.SESSION_REVOKED
+        kind = AuditKind.LOGOUT if reason == "logout" else AuditKind.SESSION_REVOKED
         audit_record(kind, user_id=user_id, actor_id=actor_id, session_id=str(session_id), reason=reason)
 
 
 @transaction.atomic
 def sessions_revoke_all(
-    *, user_id: Any, reason: str, except_session_id: Any = None, actor_id: Any = None
+    *, user_id: Id, reason: str, except_session_id: Id | None = None, actor_id: Id | None = None
 ) -> int:
     sessions = AuthSession.objects.filter(user_id=user_id)
     if except_session_id is not None:
         sessions = sessions.exclude(id=except_session_id)
     count = _revoke(sessions, reason=reason)
     if count:
-        audit_record(Kind.SESSION_REVOKED, user_id=user_id, actor_id=actor_id, count=count, reason=reason)
+        audit_record(
+            AuditKind.SESSION_REVOKED, user_id=user_id, actor_id=actor_id, count=count, reason=reason
+        )
     return count
 
 
@@ -199,7 +227,7 @@ def session_refresh(*, refresh: str) -> TokenPair:
     with transaction.atomic():
         revoked = _revoke(AuthSession.objects.filter(id=session_id), reason="refresh_reuse")
         if revoked:
-            audit_record(Kind.TOKEN_REUSE, user_id=user_id, session_id=session_id)
+            audit_record(AuditKind.TOKEN_REUSE, user_id=user_id, session_id=session_id)
             notify(
                 user_id=user_id,
                 kind=NotificationKind.SECURITY,
@@ -217,7 +245,8 @@ def session_refresh(*, refresh: str) -> TokenPair:
     )
 
 
-def live(state: auth_cache.AuthState, user_id: str) -> bool:
+def session_is_live(state: auth_cache.AuthState, user_id: str) -> bool:
+    """Does this cached state let the token's bearer in: its session live and theirs, its user active?"""
     return (
         state.session is not None
         and state.session.is_live
@@ -235,7 +264,7 @@ def access_token_verify(*, token: str) -> dict[str, Any]:
     except (TokenError, KeyError):
         raise AuthenticationFailed("Token is invalid or expired.", code="token_not_valid") from None
     state = auth_cache.load_auth_state(session_id=session_id, user_id=user_id)
-    if not live(state, user_id):
+    if not session_is_live(state, user_id):
         raise AuthenticationFailed("The session has ended.", code="session_revoked")
     return {"valid": True, "user_id": user_id, "session_id": session_id, "exp": access["exp"]}
 

@@ -11,7 +11,7 @@ import secrets
 import sys
 import uuid
 from collections.abc import Collection, Iterable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -19,22 +19,27 @@ from django.contrib.auth import password_validation
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
+from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
+from django.template.loader import render_to_string
 from django.utils import timezone
 
+from config.after_commit import enqueue_after_commit
 from config.errors import AuthenticationFailed, NotFound, ServiceError
 from notifications.models import Kind as NotificationKind
+from notifications.models import Notification
 from notifications.services import event_emit, notify
 
 from .. import cache as auth_cache
-from ..models import ROLE_ADMIN, ROLE_USER, User, normalize_email
-from .audit import Kind, audit_record
+from ..ids import Id
+from ..models import ROLE_ADMIN, ROLE_USER, User, normalize_email, user_is_admin
+from .audit import AuditKind, audit_record
 from .lockout import lockout_check, lockout_key, lockout_record_failure, lockout_reset
-from .sessions import LOGIN_FAILED, password_matches, sessions_revoke_all
+from .sessions import LOGIN_FAILED, password_confirm, password_matches, sessions_revoke_all
 
 
-def _check_unique(*, username: str | None, email: str | None, exclude_id: Any = None) -> None:
+def _check_unique(*, username: str | None, email: str | None, exclude_id: Id | None = None) -> None:
     errors: dict[str, list[str]] = {}
     others = User.objects.exclude(id=exclude_id) if exclude_id else User.objects.all()
     if username is not None and others.alias(u=Lower("username")).filter(u=username.lower()).exists():
@@ -99,7 +104,7 @@ def new_user_fields(
         "password": password_hash,
         "is_active": is_active,
         "is_superuser": is_superuser,
-        "is_staff": is_superuser or ROLE_ADMIN in roles,
+        "is_staff": user_is_admin(is_superuser=is_superuser, roles=roles),
         "created_at": now,
         "updated_at": now,
     }
@@ -127,7 +132,7 @@ def user_create(
     is_active: bool = True,
     is_superuser: bool = False,
     validate_password: bool = True,
-    actor_id: Any = None,
+    actor_id: Id | None = None,
 ) -> User:
     """Create an account with its roles (`user` when none are given)."""
     email = normalize_email(email)
@@ -148,7 +153,7 @@ def user_create(
     _save_unique(user, force_insert=True)
     user.groups.set(groups)
     event_emit(name="new_user", payload=new_user_payload(fields))
-    audit_record(Kind.REGISTERED, user_id=user.id, actor_id=actor_id)
+    audit_record(AuditKind.REGISTERED, user_id=user.id, actor_id=actor_id)
     return user
 
 
@@ -165,24 +170,36 @@ def user_register(*, username: str, email: str, password: str, full_name: str = 
     return user
 
 
-def user_get(*, user_id: Any) -> User:
+def _user(user_id: Id, *, for_update: bool = False) -> User:
+    """The user with this id, or the domain's 404 (also for an id that is not a UUID)."""
+    users = User.objects.select_for_update() if for_update else User.objects.all()
     try:
-        return User.objects.get(id=user_id)
+        return users.get(id=user_id)
     except (User.DoesNotExist, ValidationError, ValueError):
         raise NotFound("User not found.") from None
+
+
+def user_get(*, user_id: Id, for_update: bool = False) -> User:
+    """A user by id (row-locked with `for_update`, inside a transaction); `NotFound` if none."""
+    return _user(user_id, for_update=for_update)
 
 
 @transaction.atomic
 def user_update(
     *,
-    user_id: Any,
+    user_id: Id,
     username: str | None = None,
     email: str | None = None,
     full_name: str | None = None,
-    actor_id: Any = None,
+    actor_id: Id | None = None,
 ) -> User:
-    """The profile fields a user may change about themselves."""
-    user = User.objects.select_for_update().get(id=user_id)
+    """The profile fields (the owner's `PATCH /users/me`, an administrator's edit).
+
+    A new email is announced to the old address (mail) and to the user
+    (in-app): if someone else moved the account, its owner hears of it where
+    they still read.
+    """
+    user = _user(user_id, for_update=True)
     if email is not None:
         email = normalize_email(email)
     _check_unique(
@@ -190,6 +207,7 @@ def user_update(
         email=email if email is not None and email != user.email else None,
         exclude_id=user.id,
     )
+    previous_email = user.email
     changed = []
     for field, value in (("username", username), ("email", email), ("full_name", full_name)):
         if value is not None and getattr(user, field) != value:
@@ -200,32 +218,112 @@ def user_update(
         event_emit(
             name="user_updated", payload={"user_id": str(user.id), **{f: getattr(user, f) for f in changed}}
         )
-        audit_record(Kind.PROFILE_UPDATED, user_id=user.id, actor_id=actor_id, fields=changed)
+        audit_record(AuditKind.PROFILE_UPDATED, user_id=user.id, actor_id=actor_id, fields=changed)
         auth_cache.refresh_user(user.id)
+    if "email" in changed:
+        _email_changed(user=user, previous_email=previous_email)
     return user
+
+
+def _email_changed(*, user: User, previous_email: str) -> None:
+    notice = notify(
+        user_id=user.id,
+        kind=NotificationKind.SECURITY,
+        title="Your email address was changed",
+        body=f"The email address of your account is now {user.email} (it was {previous_email}). "
+        "If it was not you, reset your password and tell us at once.",
+        data={"event": "email_changed", "email": user.email, "previous_email": previous_email},
+    )
+    # The old address is read from the notification by the task: no address travels through the broker.
+    enqueue_after_commit("accounts.tasks.send_email_changed_notice", str(notice.id))
+
+
+def user_email_changed_notice_send(*, notification_id: Id) -> None:
+    """Mail the old address of an account that an email change left behind (text and HTML)."""
+    notice = Notification.objects.select_related("user").filter(id=notification_id).first()
+    if notice is None or not notice.data.get("previous_email"):
+        return
+    context = {
+        "user": notice.user,
+        "email": notice.data["email"],
+        "previous_email": notice.data["previous_email"],
+    }
+    message = EmailMultiAlternatives(
+        subject="The email address of your account was changed",
+        body=render_to_string("accounts/email/email_changed.txt", context),
+        to=[notice.data["previous_email"]],
+    )
+    message.attach_alternative(render_to_string("accounts/email/email_changed.html", context), "text/html")
+    message.send()
+
+
+def user_update_self(
+    *,
+    user_id: Id,
+    username: str | None = None,
+    email: str | None = None,
+    full_name: str | None = None,
+    current_password: str | None = None,
+) -> User:
+    """`PATCH /users/me`. A new email needs the current password.
+
+    Else a stolen access token plus a password reset sent to the new address
+    would take the account for good. The check is the lockout's (`password_confirm`):
+    a wrong password counts toward it and a locked account is refused.
+    """
+    user = _user(user_id)
+    if email is not None and normalize_email(email) != user.email:
+        if not current_password:
+            raise ValidationError(
+                {"current_password": ["Your current password is required to change the email."]}
+            )
+        password_confirm(user=user, password=current_password, field="current_password")
+    return user_update(user_id=user.id, username=username, email=email, full_name=full_name)
 
 
 @transaction.atomic
 def user_admin_update(
     *,
-    user_id: Any,
-    actor_id: Any = None,
+    user_id: Id,
+    actor_id: Id | None = None,
     is_active: bool | None = None,
+    is_superuser: bool | None = None,
     roles: Iterable[str] | None = None,
-    **profile: Any,
+    username: str | None = None,
+    email: str | None = None,
+    full_name: str | None = None,
 ) -> User:
-    """An administrator's edit: the profile fields, activity and roles."""
-    user = user_update(user_id=user_id, actor_id=actor_id, **profile)
+    """An administrator's edit: the profile fields, activity, roles (and, in the Django admin, superuser)."""
+    user = user_update(
+        user_id=user_id, actor_id=actor_id, username=username, email=email, full_name=full_name
+    )
+    if is_superuser is not None and is_superuser != user.is_superuser:
+        _set_superuser(user=user, is_superuser=is_superuser, actor_id=actor_id)
     if roles is not None:
         user_set_roles(user=user, roles=roles, actor_id=actor_id)
-    if is_active is not None and is_active != user.is_active:
+    deactivate_deleted = is_active is False and user.deleted_by_owner
+    if is_active is not None and (is_active != user.is_active or deactivate_deleted):
         user_set_active(user=user, is_active=is_active, actor_id=actor_id)
     return user
 
 
+def _set_superuser(*, user: User, is_superuser: bool, actor_id: Id | None) -> None:
+    user.is_superuser = is_superuser
+    user.is_staff = user_is_admin(is_superuser=is_superuser, roles=user.roles)
+    user.save(update_fields=["is_superuser", "is_staff", "updated_at"])
+    event_emit(name="user_updated", payload={"user_id": str(user.id), "is_superuser": is_superuser})
+    audit_record(
+        AuditKind.ADMIN_ACTION,
+        user_id=user.id,
+        actor_id=actor_id,
+        action="superuser_granted" if is_superuser else "superuser_revoked",
+    )
+    auth_cache.refresh_user(user.id)
+
+
 @transaction.atomic
 def user_set_roles(
-    *, user: User, roles: Iterable[str], actor_id: Any = None, notify_user: bool = True
+    *, user: User, roles: Iterable[str], actor_id: Id | None = None, notify_user: bool = True
 ) -> User:
     """Replace the user's roles; `admin` brings the Django admin (`is_staff`) with it.
 
@@ -236,17 +334,16 @@ def user_set_roles(
     before = user.roles
     user.groups.set(groups)
     after = sorted(g.name for g in groups)
-    if not user.is_superuser:
-        is_staff = ROLE_ADMIN in after
-        if is_staff != user.is_staff:
-            user.is_staff = is_staff
-            user.save(update_fields=["is_staff", "updated_at"])
+    is_staff = user_is_admin(is_superuser=user.is_superuser, roles=after)
+    if is_staff != user.is_staff:
+        user.is_staff = is_staff
+        user.save(update_fields=["is_staff", "updated_at"])
     if before != after:
         event_emit(
             name="role_changed", payload={"user_id": str(user.id), "roles": after, "previous_roles": before}
         )
         audit_record(
-            Kind.ROLE_CHANGED, user_id=user.id, actor_id=actor_id, roles=after, previous_roles=before
+            AuditKind.ROLE_CHANGED, user_id=user.id, actor_id=actor_id, roles=after, previous_roles=before
         )
         if notify_user:
             notify(
@@ -261,35 +358,55 @@ def user_set_roles(
 
 
 @transaction.atomic
-def user_set_active(*, user: User, is_active: bool, actor_id: Any = None) -> User:
-    """Deactivation ends every session at once; reactivation opens none."""
+def user_set_active(*, user: User, is_active: bool, actor_id: Id | None = None) -> User:
+    """Deactivation ends every session at once; reactivation opens none.
+
+    Deactivating is an administrator's decision: an account its owner had
+    deleted is then no longer theirs to restore.
+    """
     user.is_active = is_active
-    user.save(update_fields=["is_active", "updated_at"])
+    fields = ["is_active", "updated_at"]
+    if not is_active and user.deleted_by_owner:
+        user.deleted_by_owner = False
+        fields.append("deleted_by_owner")
+    user.save(update_fields=fields)
     if not is_active:
         sessions_revoke_all(user_id=user.id, reason="deactivated", actor_id=actor_id)
     event_emit(name="user_updated", payload={"user_id": str(user.id), "is_active": is_active})
-    audit_record(Kind.ACTIVATED if is_active else Kind.DEACTIVATED, user_id=user.id, actor_id=actor_id)
+    audit_record(
+        AuditKind.ACTIVATED if is_active else AuditKind.DEACTIVATED, user_id=user.id, actor_id=actor_id
+    )
     auth_cache.refresh_user(user.id)
     return user
 
 
 @transaction.atomic
-def user_soft_delete(*, user_id: Any, actor_id: Any = None) -> User:
-    """Mark deleted and inactive, end every session; restorable for `ACCOUNT_RESTORE_DAYS`."""
-    user = User.objects.select_for_update().get(id=user_id)
+def user_soft_delete(*, user_id: Id, actor_id: Id | None = None, by_owner: bool = False) -> User:
+    """Mark deleted and inactive, end every session; restorable for `ACCOUNT_RESTORE_DAYS`.
+
+    Only by an administrator, unless `by_owner` (`DELETE /users/me`): a ban
+    is a ban, so `/auth/restore` undoes the owner's own deletion and no other.
+    An administrator deleting an account its owner had deleted makes it theirs.
+    """
+    user = _user(user_id, for_update=True)
     if user.deleted_at is None:
         user.deleted_at = timezone.now()
         user.is_active = False
-        user.save(update_fields=["deleted_at", "is_active", "updated_at"])
+        user.deleted_by_owner = by_owner
+        user.save(update_fields=["deleted_at", "is_active", "deleted_by_owner", "updated_at"])
         sessions_revoke_all(user_id=user.id, reason="deleted", actor_id=actor_id)
         event_emit(name="user_deleted", payload={"user_id": str(user.id), "deleted_at": user.deleted_at})
-        audit_record(Kind.DELETED, user_id=user.id, actor_id=actor_id)
+        audit_record(AuditKind.DELETED, user_id=user.id, actor_id=actor_id, by_owner=by_owner)
         auth_cache.refresh_user(user.id)
+    elif user.deleted_by_owner and not by_owner:
+        user.deleted_by_owner = False
+        user.save(update_fields=["deleted_by_owner", "updated_at"])
+        audit_record(AuditKind.DELETED, user_id=user.id, actor_id=actor_id, by_owner=False)
     return user
 
 
 @transaction.atomic
-def user_hard_delete(*, user_id: Any, actor_id: Any = None) -> None:
+def user_hard_delete(*, user_id: Id, actor_id: Id | None = None) -> None:
     """Remove an account and everything that hangs on it, for good.
 
     Its sessions are revoked first so that the cache records them as revoked
@@ -297,55 +414,52 @@ def user_hard_delete(*, user_id: Any, actor_id: Any = None) -> None:
     is dropped); then the row goes, `user_deleted` (`hard: true`) is emitted and
     the cached user is removed after commit.
     """
-    user = User.objects.select_for_update().filter(id=user_id).first()
-    if user is None:
-        raise NotFound("User not found.")
+    user = _user(user_id, for_update=True)
     sessions_revoke_all(user_id=user.id, reason="deleted", actor_id=actor_id)
     user.delete()
     event_emit(name="user_deleted", payload={"user_id": str(user_id), "hard": True})
     # The row is gone, so the audit entry names the id in its detail (as the purge does).
-    audit_record(Kind.PURGED, actor_id=actor_id, detail_user_id=str(user_id), hard=True)
+    audit_record(AuditKind.PURGED, actor_id=actor_id, detail_user_id=str(user_id), hard=True)
     auth_cache.refresh_user(user_id)
 
 
-@transaction.atomic
-def user_delete_self(*, user_id: Any, password: str) -> User:
-    user = User.objects.get(id=user_id)
-    if not user.check_password(password):
-        raise ValidationError({"password": ["The password is not correct."]})
-    return user_soft_delete(user_id=user_id)
+def user_delete_self(*, user_id: Id, password: str) -> User:
+    """`DELETE /users/me`: the password is checked under the lockout, then the owner's soft delete."""
+    user = _user(user_id)
+    password_confirm(user=user, password=password, field="password")
+    return user_soft_delete(user_id=user.id, by_owner=True)
 
 
-def restore_deadline() -> Any:
+def restore_deadline() -> datetime:
     """Accounts deleted before this moment can no longer be restored."""
     return timezone.now() - timedelta(days=settings.ACCOUNT_RESTORE_DAYS)
 
 
 @transaction.atomic
-def user_restore(*, user_id: Any, actor_id: Any = None) -> User:
+def user_restore(*, user_id: Id, actor_id: Id | None = None) -> User:
     """Undo a soft delete within the window (an administrator, or `user_restore_self`)."""
-    user = User.objects.select_for_update().filter(id=user_id).first()
-    if user is None:
-        raise NotFound("User not found.")
+    user = _user(user_id, for_update=True)
     if user.deleted_at is None:
         raise ServiceError("The account is not deleted.", code="not_deleted")
     if user.deleted_at <= restore_deadline():
         raise ServiceError("The account was deleted too long ago to restore.", code="restore_expired")
     user.deleted_at = None
+    user.deleted_by_owner = False
     user.is_active = True
-    user.save(update_fields=["deleted_at", "is_active", "updated_at"])
+    user.save(update_fields=["deleted_at", "deleted_by_owner", "is_active", "updated_at"])
     event_emit(name="user_restored", payload={"user_id": str(user.id)})
-    audit_record(Kind.RESTORED, user_id=user.id, actor_id=actor_id)
+    audit_record(AuditKind.RESTORED, user_id=user.id, actor_id=actor_id)
     auth_cache.refresh_user(user.id)
     return user
 
 
 def user_restore_self(*, identifier: str, password: str) -> User:
-    """`/auth/restore`: the owner, with the password, within the window.
+    """`/auth/restore`: the owner, with the password, within the window, of their own deletion.
 
-    Every refusal is the login's 401, so it tells nothing about the account;
-    wrong passwords count toward the same lockout as login, so restore is no
-    side door for guessing.
+    An account an administrator deleted or deactivated stays so. Every
+    refusal is the login's 401, so it tells nothing about the account; wrong
+    passwords count toward the same lockout as login, so restore is no side
+    door for guessing.
     """
     user = User.objects.by_login(identifier).first()
     key = lockout_key(user=user, identifier=identifier)
@@ -354,7 +468,7 @@ def user_restore_self(*, identifier: str, password: str) -> User:
         lockout_record_failure(key=key, user=user)
         raise AuthenticationFailed(LOGIN_FAILED, code="invalid_credentials")
     assert user is not None
-    if user.deleted_at is None or user.deleted_at <= restore_deadline():
+    if user.deleted_at is None or not user.deleted_by_owner or user.deleted_at <= restore_deadline():
         raise AuthenticationFailed(LOGIN_FAILED, code="invalid_credentials")
     lockout_reset(key=key)
     return user_restore(user_id=user.id)
@@ -369,7 +483,7 @@ def users_purge_deleted() -> int:
         with transaction.atomic():
             deleted, _ = User.objects.filter(id=user_id, deleted_at__lte=restore_deadline()).delete()
             if deleted:
-                audit_record(Kind.PURGED, detail_user_id=str(user_id))
+                audit_record(AuditKind.PURGED, detail_user_id=str(user_id))
                 purged += 1
         auth_cache.refresh_user(user_id)
     return purged

@@ -6,6 +6,7 @@ import factory
 from django.contrib.auth.models import Group
 
 from accounts.models import User
+from accounts.tests.support import PASSWORD
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -18,7 +19,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     username = factory.Sequence(lambda n: f"user{n}")
     email = factory.LazyAttribute(lambda o: f"{o.username}@example.com")
     full_name = factory.Faker("name")
-    password = factory.PostGenerationMethodCall("set_password", "a-long enough pass phrase")
+    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
 
     @factory.post_generation
     def roles(self, create: bool, extracted: list[str] | None, **kwargs: Any) -> None:

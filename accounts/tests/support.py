@@ -1,4 +1,5 @@
-"""What several test modules need: the user shape, a client with a token, a dead cache, a race."""
+"""What several test modules need: the test password, the user shape, a client with a token,
+a dead cache, a race."""
 
 from __future__ import annotations
 
@@ -8,6 +9,11 @@ from typing import Any
 
 from django.db import connection
 from rest_framework.test import APIClient
+
+#: The password of every test user (`UserFactory`, the `user` fixtures); long enough for the validators.
+PASSWORD = "a-long enough pass phrase"
+
+LOGIN = "/api/v1/auth/login"
 
 #: The fields of a user as `/users/me` shows it (API.md).
 USER_FIELDS = {
@@ -37,10 +43,27 @@ CACHE_DOWN = {
 }
 
 
-def bearer(access: str) -> APIClient:
-    """A client that sends this access token."""
-    client = APIClient()
+def bearer(access: str, **defaults: Any) -> APIClient:
+    """A client that sends this access token (the one way tests make one)."""
+    client = APIClient(**defaults)
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+    return client
+
+
+def login_tokens(user: Any, password: str = PASSWORD, **extra: Any) -> dict[str, Any]:
+    """Log `user` in over the API (by username); the token-pair body."""
+    response = APIClient().post(
+        LOGIN, {"username": user.username, "password": password}, format="json", **extra
+    )
+    assert response.status_code == 200, response.content
+    return dict(response.json())
+
+
+def bearer_for(user: Any, password: str = PASSWORD, **extra: Any) -> APIClient:
+    """A client carrying the access token of a fresh session of `user`; its tokens in `.tokens`."""
+    tokens = login_tokens(user, password, **extra)
+    client = bearer(tokens["access"])
+    client.tokens = tokens  # type: ignore[attr-defined]
     return client
 
 

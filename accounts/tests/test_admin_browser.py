@@ -18,6 +18,7 @@ import pytest
 from accounts import services
 from accounts.models import RoleRequest
 from accounts.tests.factories import UserFactory
+from accounts.tests.support import PASSWORD
 from notifications.models import OutboxEvent
 
 
@@ -40,7 +41,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-PASSWORD = "a-long enough pass phrase"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 
 pytestmark = pytest.mark.skipif(

@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import AuditEvent, User
 from accounts.tests.factories import UserFactory
+from accounts.tests.support import bearer
 
 LOGIN = "/api/v1/auth/login"
 LOGOUT = "/api/v1/auth/logout"
@@ -37,10 +38,9 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("commit_per_request
 
 
 def client_from(ip: str = IP, agent: str = AGENT, access: str | None = None) -> APIClient:
-    client = APIClient(REMOTE_ADDR=ip, HTTP_USER_AGENT=agent)
     if access:
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
-    return client
+        return bearer(access, REMOTE_ADDR=ip, HTTP_USER_AGENT=agent)
+    return APIClient(REMOTE_ADDR=ip, HTTP_USER_AGENT=agent)
 
 
 def login_from(user, password: str, ip: str = IP, agent: str = AGENT) -> dict:

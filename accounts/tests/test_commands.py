@@ -17,8 +17,11 @@ import pytest
 from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
+from accounts import services
 from accounts.models import AuditEvent, AuthSession, User
+from accounts.serializers import AdminUserSerializer
 from accounts.tests.factories import UserFactory
+from accounts.tests.support import bearer
 from notifications.models import OutboxEvent
 
 ME = "/api/v1/users/me"
@@ -44,12 +47,6 @@ def run(name: str, *args: str, **options: Any) -> tuple[str, str]:
     out, err = io.StringIO(), io.StringIO()
     call_command(name, *args, stdout=out, stderr=err, **options)
     return out.getvalue(), err.getvalue()
-
-
-def bearer(access: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
-    return client
 
 
 def api_login(username: str, password: str) -> Any:
@@ -393,10 +390,15 @@ def test_list_users_json_for_scripts(population):
         "roles": ["admin", "user"],
         "is_active": False,
         "is_admin": True,
+        "is_staff": True,
+        "is_superuser": False,
         "deleted_at": ben.deleted_at.isoformat().replace("+00:00", "Z"),
         "created_at": ben.created_at.isoformat().replace("+00:00", "Z"),
+        "updated_at": ben.updated_at.isoformat().replace("+00:00", "Z"),
         "last_login": None,
     }
+    # The same shape as the administrators' API shows.
+    assert set(data[1]) == set(AdminUserSerializer().fields)
     assert data[0]["deleted_at"] is None
     assert json.loads(run("list_users", "--json", "--role", "none")[0]) == []
 
@@ -435,9 +437,14 @@ def test_delete_user_soft_deletes_like_delete_me(user, login, password, django_c
     assert "hard" not in event.payload
     assert AuditEvent.objects.filter(user=user, kind=AuditEvent.Kind.DELETED).count() == 1
     assert f"Deleted {user.username}" in out
-    # Restorable, as after DELETE /users/me.
+    # An operator's deletion is an administrator's: not the owner's to undo (a ban is a ban) ...
     restored = APIClient().post(RESTORE, {"username": user.username, "password": password}, format="json")
-    assert restored.status_code == 200
+    assert restored.status_code == 401
+    assert restored.json()["detail"] == "Invalid username or password."
+    # ... but an administrator's, within the window.
+    assert "An administrator can restore it" in out
+    services.user_restore(user_id=user.id)
+    assert User.objects.get(id=user.id).is_active
 
 
 def test_delete_user_hard_removes_for_good(user, login, password, django_capture_on_commit_callbacks):

@@ -14,22 +14,16 @@ from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
-from rest_framework.test import APIClient
 
 from accounts.models import AuditEvent, AuthSession, User
 from accounts.services import bulk_delete
 from accounts.tests.factories import UserFactory
+from accounts.tests.support import bearer
 from notifications.models import OutboxEvent
 
 ME = "/api/v1/users/me"
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("commit_per_request")]
-
-
-def bearer(access: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
-    return client
 
 
 def run(path: Path | str, *args: str, **options: Any) -> tuple[str, str]:

@@ -11,12 +11,11 @@ from rest_framework.test import APIClient
 
 from accounts.models import AuthSession
 from accounts.tests.factories import UserFactory
-from accounts.tests.support import run_at_once
+from accounts.tests.support import PASSWORD, run_at_once
 
 LOGIN = "/api/v1/auth/login"
 REFRESH = "/api/v1/auth/refresh"
 ME = "/api/v1/users/me"
-PASSWORD = "a-long enough pass phrase"
 
 # Real commits (the roles come back after the flush: accounts.apps.ensure_default_roles).
 transactional = pytest.mark.django_db(transaction=True)

@@ -8,6 +8,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from accounts import tokens
+from accounts.tests.support import bearer
 
 
 def _pem_private() -> str:
@@ -60,12 +61,10 @@ def test_pyjwkclient_verifies_an_rs256_token_from_the_running_service(rs256, liv
 @pytest.mark.django_db
 def test_rs256_token_is_accepted_by_the_service(rs256, api_client, login, user):
     access = login(user)["access"]
-    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
-    assert api_client.get("/api/v1/users/me").status_code == 200
+    assert bearer(access).get("/api/v1/users/me").status_code == 200
     forged = jwt.encode(
         jwt.decode(access, options={"verify_signature": False}),
         "a guessed secret of decent length!!",
         algorithm="HS256",
     )
-    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {forged}")
-    assert api_client.get("/api/v1/users/me").status_code == 401
+    assert bearer(forged).get("/api/v1/users/me").status_code == 401

@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import AuditEvent, RoleRequest
 from accounts.tests.factories import UserFactory
+from accounts.tests.support import PASSWORD, bearer, bearer_for
 from notifications.models import Notification, OutboxEvent
 
 pytestmark = pytest.mark.usefixtures("commit_per_request")
@@ -20,7 +21,6 @@ pytestmark = pytest.mark.usefixtures("commit_per_request")
 URL = "/api/v1/role-requests"
 ME = "/api/v1/users/me"
 USERS = "/api/v1/users"
-PASSWORD = "a-long enough pass phrase"
 
 REQUEST_FIELDS = {
     "id",
@@ -53,17 +53,9 @@ def role_request_notes(user: Any) -> Any:
 
 
 @pytest.fixture
-def client_for(login: Callable[..., dict[str, Any]]) -> Callable[[Any], APIClient]:
+def client_for(db: Any) -> Callable[[Any], APIClient]:
     """A client carrying the access token of a fresh session of the given user."""
-
-    def _client(someone: Any) -> APIClient:
-        tokens = login(someone)
-        client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
-        client.tokens = tokens  # type: ignore[attr-defined]
-        return client
-
-    return _client
+    return bearer_for
 
 
 def ask(client: APIClient, role: str = "moderator", reason: str = "I run the support forum.") -> dict:
@@ -514,9 +506,7 @@ def test_set_roles_command_changes_roles_like_an_admin_edit(user, login, django_
     assert OutboxEvent.objects.filter(key="role_changed", payload__user_id=str(user.id)).count() == 1
     assert AuditEvent.objects.filter(user=user, kind="role_changed").count() == 1
     assert Notification.objects.filter(user=user, kind="security", data__event="role_changed").count() == 1
-    me = APIClient()
-    me.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
-    assert me.get("/api/v1/users/me").json()["roles"] == ["moderator", "user"]
+    assert bearer(tokens["access"]).get("/api/v1/users/me").json()["roles"] == ["moderator", "user"]
 
 
 def test_set_roles_command_refuses_an_unknown_role(user):

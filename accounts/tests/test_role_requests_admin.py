@@ -7,15 +7,14 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group
-from rest_framework.test import APIClient
 
 from accounts import services
 from accounts.models import AuditEvent, RoleRequest
 from accounts.tests.factories import UserFactory
+from accounts.tests.support import PASSWORD, bearer_for
 from notifications.models import Notification, OutboxEvent
 
 CHANGELIST = "/admin/accounts/rolerequest/"
-PASSWORD = "a-long enough pass phrase"
 
 
 def row_ids(response: Any) -> set[str]:
@@ -61,16 +60,6 @@ def boris(db: Any) -> Any:
 @pytest.fixture
 def clara(db: Any) -> Any:
     return UserFactory(username="clara-asks", email="clara@example.org", password=PASSWORD)
-
-
-def bearer(user: Any) -> APIClient:
-    api = APIClient()
-    response = api.post(
-        "/api/v1/auth/login", {"username": user.username, "password": PASSWORD}, format="json"
-    )
-    assert response.status_code == 200, response.content
-    api.credentials(HTTP_AUTHORIZATION=f"Bearer {response.json()['access']}")
-    return api
 
 
 # --- the list -------------------------------------------------------------------------------------
@@ -124,7 +113,7 @@ def test_filters_and_search_pick_the_right_rows(admin_client, admin_user, anna, 
 def test_approve_selected_asks_for_a_comment_then_decides_like_the_api(
     admin_client, admin_user, anna, django_capture_on_commit_callbacks
 ):
-    anna_api = bearer(anna)
+    anna_api = bearer_for(anna)
     assert anna_api.get("/api/v1/users/me").json()["roles"] == ["user"]  # the cached user is warm
     pending = ask(anna)
     selected = {"action": "approve_selected", "_selected_action": [str(pending.pk)]}

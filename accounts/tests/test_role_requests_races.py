@@ -12,14 +12,13 @@ from rest_framework.test import APIClient
 from accounts import services
 from accounts.models import AuditEvent, RoleRequest
 from accounts.tests.factories import UserFactory
-from accounts.tests.support import run_at_once
+from accounts.tests.support import PASSWORD, bearer, run_at_once
 from config.errors import ServiceError
 from notifications.models import Notification, OutboxEvent
 
 pytestmark = pytest.mark.usefixtures("commit_per_request")
 
 URL = "/api/v1/role-requests"
-PASSWORD = "a-long enough pass phrase"
 
 
 def role_changed_events(user: Any) -> Any:
@@ -124,9 +123,7 @@ def test_two_requests_at_once_by_one_user_create_one():
 
     def create(role: str) -> Callable[[], Any]:
         def call() -> Any:
-            client = APIClient()
-            client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
-            return client.post(URL, {"role": role, "reason": "race"}, format="json")
+            return bearer(access).post(URL, {"role": role, "reason": "race"}, format="json")
 
         return call
 

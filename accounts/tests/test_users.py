@@ -87,10 +87,9 @@ def test_me_with_a_cold_cache_still_answers_then_warms(auth_client, user, django
         assert auth_client.get(ME).status_code == 200
 
 
-def test_patch_me_changes_the_profile_fields(auth_client, user):
-    response = auth_client.patch(
-        ME, {"username": "NewName", "email": "New.Mail@Example.com", "full_name": "New Name"}, format="json"
-    )
+def test_patch_me_changes_the_profile_fields(auth_client, user, password):
+    changes = {"username": "NewName", "email": "New.Mail@Example.com", "full_name": "New Name"}
+    response = auth_client.patch(ME, {**changes, "current_password": password}, format="json")
 
     assert response.status_code == 200, response.content
     body = response.json()
@@ -123,7 +122,8 @@ def test_patch_me_one_field_leaves_the_others(auth_client, user):
 
 
 def test_patch_me_new_username_and_email_log_in(auth_client, password):
-    auth_client.patch(ME, {"username": "renamed", "email": "renamed@example.com"}, format="json")
+    changes = {"username": "renamed", "email": "renamed@example.com", "current_password": password}
+    assert auth_client.patch(ME, changes, format="json").status_code == 200
 
     assert login_body("renamed", password).status_code == 200
     assert login_body("RENAMED@example.com", password).status_code == 200
@@ -165,11 +165,11 @@ def test_patch_me_cannot_escalate(auth_client, user):
 
 
 @pytest.mark.parametrize("field", ["username", "email"])
-def test_patch_me_to_a_taken_name_is_400(auth_client, user, field):
+def test_patch_me_to_a_taken_name_is_400(auth_client, user, password, field):
     other = UserFactory(username="TakenName", email="taken@example.com")
     value = {"username": "takenNAME", "email": "TAKEN@example.com"}[field]
 
-    response = auth_client.patch(ME, {field: value}, format="json")
+    response = auth_client.patch(ME, {field: value, "current_password": password}, format="json")
 
     assert response.status_code == 400
     assert field in response.json()

@@ -15,6 +15,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts.models import User
+from accounts.tests.support import PASSWORD, bearer
 from notifications import outbox
 from notifications.models import OutboxEvent
 
@@ -45,11 +46,9 @@ def test_published_events_carry_the_event_name_as_key_and_the_contract_fields(se
     settings.KAFKA_BOOTSTRAP_SERVERS = [kafka_broker.bootstrap]
     settings.KAFKA_TOPIC_DATA = topic
     me = register("grace", "Grace Hopper")
-    client = APIClient()
-    tokens = client.post(
-        f"{API}/auth/login", {"username": "grace", "password": "a-long enough pass phrase"}, format="json"
-    ).json()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
+    login = {"username": "grace", "password": PASSWORD}
+    client = bearer(APIClient().post(f"{API}/auth/login", login, format="json").json()["access"])
+
     assert (
         client.patch(f"{API}/users/me", {"full_name": "Rear Admiral Hopper"}, format="json").status_code
         == 200

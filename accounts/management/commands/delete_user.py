@@ -1,8 +1,8 @@
-"""`manage.py delete_user USERNAME|EMAIL|ID`: soft delete (as `DELETE /users/me`), or `--hard`.
+"""`manage.py delete_user USERNAME|EMAIL|ID`: soft delete (an administrator's), or `--hard`.
 
 Both go through the services the API uses, so the user's sessions end and
-the cache forgets them at once; a soft delete stays restorable for
-`ACCOUNT_RESTORE_DAYS`.
+the cache forgets them at once; a soft delete stays restorable by an
+administrator (not by the owner: a ban is a ban) for `ACCOUNT_RESTORE_DAYS`.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ class Command(BaseCommand):
             until = deleted.deleted_at + timedelta(days=settings.ACCOUNT_RESTORE_DAYS)
             self.stdout.write(
                 self.style.SUCCESS(
-                    f"Deleted {name}; its sessions are revoked. Restorable for "
+                    f"Deleted {name}; its sessions are revoked. An administrator can restore it for "
                     f"{settings.ACCOUNT_RESTORE_DAYS} days (until {until:%Y-%m-%d})."
                 )
             )

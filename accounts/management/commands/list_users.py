@@ -16,8 +16,8 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandParser
 from django.db.models import Prefetch, Q, QuerySet
 
-from accounts.cache import api_time
 from accounts.models import User
+from accounts.shapes import user_admin_api_shape
 
 COLUMNS = (("USERNAME", 20), ("EMAIL", 30), ("ROLES", 16), ("ACTIVE", 6), ("DELETED", 16), ("CREATED", 16))
 LAST_COLUMN = "LAST LOGIN"
@@ -96,19 +96,7 @@ class Command(BaseCommand):
         self.stdout.write("[", ending="")
         separator = "\n"
         for user in users:
-            roles = sorted(group.name for group in user.groups.all())
-            row = {
-                "id": str(user.id),
-                "username": user.username,
-                "email": user.email,
-                "full_name": user.full_name,
-                "roles": roles,
-                "is_active": user.is_active,
-                "is_admin": user.is_superuser or "admin" in roles,
-                "deleted_at": api_time(user.deleted_at) if user.deleted_at else None,
-                "created_at": api_time(user.created_at),
-                "last_login": api_time(user.last_login) if user.last_login else None,
-            }
+            row = user_admin_api_shape(user)  # as `GET /users/{id}` shows it
             self.stdout.write(separator + json.dumps(row, ensure_ascii=False), ending="")
             separator = ",\n"
         self.stdout.write("\n]")

@@ -1,0 +1,78 @@
+"""The user as the API shows it: the one place its fields and their formats are built.
+
+`GET /users/me` (from the cached `Principal`, no serializer on the hot path),
+register, restore and `PATCH /users/me` (through `UserSerializer`), the
+administrators' `/users` endpoints (`AdminUserSerializer`), the export,
+`list_users --json` and the bulk tools all call these functions, so the
+shape cannot drift between them. A test holds them equal to what DRF's own
+fields would render.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from .models import user_is_admin
+
+if TYPE_CHECKING:
+    from .cache import Principal
+    from .models import User
+
+#: The fields of a user as `/users/me` shows it (API.md), in order.
+USER_FIELDS = (
+    "id",
+    "username",
+    "email",
+    "full_name",
+    "roles",
+    "is_active",
+    "is_admin",
+    "created_at",
+    "updated_at",
+)
+#: What administrators see besides.
+ADMIN_USER_FIELDS = (*USER_FIELDS, "is_staff", "is_superuser", "deleted_at", "last_login")
+
+
+def api_time(value: datetime) -> str:
+    """A timestamp exactly as DRF's DateTimeField renders it (UTC, `Z`)."""
+    text = value.astimezone(UTC).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _time(value: datetime | str | None) -> str | None:
+    # The cached Principal keeps its times rendered already.
+    if value is None or isinstance(value, str):
+        return value
+    return api_time(value)
+
+
+def user_api_shape(user: User | Principal) -> dict[str, Any]:
+    """The `/users/me` body for a `User` row or a cached `Principal`.
+
+    A `User` should come with its groups prefetched: its roles are read once.
+    """
+    roles = list(user.roles)
+    return {
+        "id": str(user.id),
+        "username": user.username,
+        "email": user.email,
+        "full_name": user.full_name,
+        "roles": roles,
+        "is_active": user.is_active,
+        "is_admin": user_is_admin(is_superuser=user.is_superuser, roles=roles),
+        "created_at": _time(user.created_at),
+        "updated_at": _time(user.updated_at),
+    }
+
+
+def user_admin_api_shape(user: User) -> dict[str, Any]:
+    """A user as administrators see it (`/users`, `list_users --json`, the export's profile)."""
+    return {
+        **user_api_shape(user),
+        "is_staff": user.is_staff,
+        "is_superuser": user.is_superuser,
+        "deleted_at": _time(user.deleted_at),
+        "last_login": _time(user.last_login),
+    }
