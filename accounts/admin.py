@@ -143,6 +143,11 @@ class UserAdmin(DjangoUserAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
         return super().get_queryset(request).prefetch_related("groups")
 
+    def get_inlines(
+        self, request: HttpRequest, obj: User | None
+    ) -> list[type[admin.options.InlineModelAdmin]]:
+        return list(self.inlines) if obj is not None else []  # a user being added has no sessions
+
     @admin.display(description="Roles")
     def role_names(self, obj: User) -> str:
         return ", ".join(obj.roles)
