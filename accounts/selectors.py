@@ -8,6 +8,7 @@ from typing import Any
 
 from django.contrib.auth.models import Group
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -44,7 +45,10 @@ def roles_forget() -> None:
 
 def user_with_roles(*, user_id: Id) -> User:
     """A user with its roles read in the same go (for the API's user shape); `NotFound` if none."""
-    user = User.objects.prefetch_related("groups").filter(id=user_id).first()
+    try:
+        user = User.objects.prefetch_related("groups").filter(id=user_id).first()
+    except (ValidationError, ValueError):  # not a UUID
+        user = None
     if user is None:
         raise NotFound("User not found.")
     return user
