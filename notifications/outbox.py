@@ -68,8 +68,12 @@ def _encode(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _send(rows: list[OutboxEvent]) -> tuple[list[Any], list[Any], str]:
-    """(published ids, failed ids, first error) for one batch."""
+def send_batch(rows: list[OutboxEvent]) -> tuple[list[Any], list[Any], str]:
+    """(published ids, failed ids, first error) for one batch.
+
+    The relay's transport, and its public seam: a test or a tool that needs a
+    broker to refuse part of a batch substitutes this function.
+    """
     if not settings.KAFKA_BOOTSTRAP_SERVERS:
         for row in rows:
             events_log.info("event %s %s %s", row.topic, row.key, json.dumps(row.payload))
@@ -115,7 +119,7 @@ def outbox_publish(*, batch_size: int = 1000, max_batches: int | None = None) ->
             )
             if not rows:
                 break
-            published, failed, error = _send(rows)
+            published, failed, error = send_batch(rows)
             if published:
                 OutboxEvent.objects.filter(id__in=published).update(
                     published_at=timezone.now(), attempts=F("attempts") + 1
