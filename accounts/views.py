@@ -280,15 +280,20 @@ class MeViewSet(viewsets.ViewSet):
 
     @extend_schema(responses={200: UserSerializer})
     def retrieve(self, request: Request) -> Response:
+        """Your account."""
         return Response(principal(request).as_api_user())
 
     @extend_schema(request=MeUpdateSerializer, responses={200: UserSerializer})
     def partial_update(self, request: Request) -> Response:
+        """Change your username, email or full name. A new email needs `current_password`
+        (a wrong one counts toward the login lockout); the old address is told by mail."""
         user = services.user_update_self(user_id=principal(request).id, **_valid(MeUpdateSerializer, request))
         return Response(UserSerializer(selectors.user_with_roles(user_id=user.id)).data)
 
     @extend_schema(request=PasswordConfirmSerializer, responses={204: None})
     def destroy(self, request: Request) -> Response:
+        """Delete your account (your password confirms it): every session ends; you may undo it
+        with `/auth/restore` within `ACCOUNT_RESTORE_DAYS`."""
         data = _valid(PasswordConfirmSerializer, request)
         services.user_delete_self(user_id=principal(request).id, password=data["password"])
         return Response(status=status.HTTP_204_NO_CONTENT)
