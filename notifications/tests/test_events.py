@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from accounts.tests.factories import UserFactory
+from accounts.tests.support import PASSWORD
 from notifications import services
 from notifications.models import OutboxEvent
 
@@ -40,7 +41,7 @@ def test_registration_emits_new_user_with_exactly_the_contract_fields(settings):
         {
             "username": "ada",
             "email": "Ada@Example.com",
-            "password": "a-long enough pass phrase",
+            "password": PASSWORD,
             "full_name": "Ada Lovelace",
         },
         format="json",
@@ -73,7 +74,7 @@ def test_a_refused_registration_emits_nothing(user):
 
     response = APIClient().post(
         f"{API}/auth/register",
-        {"username": user.username, "email": "other@example.com", "password": "a-long enough pass phrase"},
+        {"username": user.username, "email": "other@example.com", "password": PASSWORD},
         format="json",
     )
 
@@ -183,7 +184,7 @@ def test_emitting_touches_no_broker_and_no_producer(settings, no_producer):
 
     response = APIClient().post(
         f"{API}/auth/register",
-        {"username": "quiet", "email": "quiet@example.com", "password": "a-long enough pass phrase"},
+        {"username": "quiet", "email": "quiet@example.com", "password": PASSWORD},
         format="json",
     )
 

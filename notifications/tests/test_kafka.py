@@ -32,7 +32,7 @@ def register(username: str, full_name: str = "") -> dict:
         {
             "username": username,
             "email": f"{username}@example.com",
-            "password": "a-long enough pass phrase",
+            "password": PASSWORD,
             "full_name": full_name,
         },
         format="json",

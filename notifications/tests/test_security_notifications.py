@@ -11,6 +11,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from rest_framework.test import APIClient
 
+from accounts.tests.support import PASSWORD
 from notifications.models import Kind, Notification
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("commit_per_request")]
@@ -30,7 +31,7 @@ def security_events(user) -> list[str]:
 def test_registration_sends_a_welcome_notification_and_mail():
     response = APIClient().post(
         f"{API}/auth/register",
-        {"username": "newcomer", "email": "newcomer@example.com", "password": "a-long enough pass phrase"},
+        {"username": "newcomer", "email": "newcomer@example.com", "password": PASSWORD},
         format="json",
     )
     assert response.status_code == 201, response.content
