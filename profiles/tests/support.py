@@ -8,20 +8,12 @@ from typing import Any
 from django.core.cache import cache
 
 from accounts.tests.factories import UserFactory
-from accounts.tests.support import bearer
+from accounts.tests.support import PASSWORD, bearer_for
 from notifications.models import OutboxEvent
-
-PASSWORD = "a-long enough pass phrase"
 
 
 def client_of(user: Any) -> Any:
-    from rest_framework.test import APIClient
-
-    response = APIClient().post(
-        "/api/v1/auth/login", {"username": user.username, "password": PASSWORD}, format="json"
-    )
-    assert response.status_code == 200, response.content
-    return bearer(response.json()["access"])
+    return bearer_for(user)
 
 
 def other_client() -> Any:

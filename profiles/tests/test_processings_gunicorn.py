@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 from django.db import connection
-from rest_framework.test import APIClient
 
 from accounts.tests.factories import UserFactory
+from accounts.tests.support import PASSWORD, bearer_for
 from profiles.models import Processing
 
 pytestmark = [
@@ -35,7 +35,6 @@ pytestmark = [
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
-PASSWORD = "a-long enough pass phrase"
 
 
 def _free_port() -> int:
@@ -99,14 +98,10 @@ def server(tmp_path):
 
 
 def _documents(user) -> tuple[str, str, str]:
-    client = APIClient()
-    tokens = client.post(
-        "/api/v1/auth/login", {"username": user.username, "password": PASSWORD}, format="json"
-    )
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens.json()['access']}")
+    client = bearer_for(user)
     resume = client.post("/api/v1/resumes", {"text": "resume"}, format="json").json()["id"]
     requirements = client.post("/api/v1/requirements", {"text": "requirements"}, format="json").json()["id"]
-    return tokens.json()["access"], resume, requirements
+    return client.tokens["access"], resume, requirements
 
 
 def test_two_workers_accept_exactly_five_starts_in_the_window(server):
