@@ -19,8 +19,6 @@ import os
 import sys
 from typing import Any
 
-PASSWORD = "a-long enough pass phrase"
-
 
 def main(folder: str, scenario: str, count: int) -> None:
     os.environ.update(
@@ -38,7 +36,7 @@ def main(folder: str, scenario: str, count: int) -> None:
     from rest_framework.test import APIClient
 
     from accounts.services import user_create
-    from accounts.tests.support import run_at_once
+    from accounts.tests.support import PASSWORD, bearer, run_at_once
     from notifications.models import OutboxEvent
     from profiles.models import ChatSession, LLMSetting
 
@@ -49,9 +47,7 @@ def main(folder: str, scenario: str, count: int) -> None:
     access = APIClient().post("/api/v1/auth/login", login, format="json").json()["access"]
 
     def client() -> APIClient:
-        api = APIClient()
-        api.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
-        return api
+        return bearer(access)
 
     result: dict[str, Any]
     if scenario == "chat":

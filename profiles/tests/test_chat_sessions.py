@@ -16,7 +16,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import UserFactory
-from accounts.tests.support import bearer, run_at_once
+from accounts.tests.support import PASSWORD, bearer, run_at_once
 from profiles.models import CHAT_METADATA_MAX_BYTES, ChatSession
 
 SESSIONS = "/api/v1/chat-sessions"
@@ -252,9 +252,6 @@ def test_the_new_session_is_kept_even_when_the_others_are_more_recent(auth_clien
     create(auth_client, "c")
 
     assert set(listed(auth_client)) == {"c", "b"}
-
-
-PASSWORD = "a-long enough pass phrase"
 
 
 @pytest.mark.django_db(transaction=True)
