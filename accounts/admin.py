@@ -146,7 +146,7 @@ class UserAdmin(DjangoUserAdmin):
     def get_inlines(
         self, request: HttpRequest, obj: User | None
     ) -> list[type[admin.options.InlineModelAdmin]]:
-        return list(self.inlines) if obj is not None else []  # a user being added has no sessions
+        return list(self.inlines) if obj is not None else []  # a user being added has nothing to list yet
 
     @admin.display(description="Roles")
     def role_names(self, obj: User) -> str:
