@@ -35,6 +35,7 @@ from django.db.models.functions import Lower
 from notifications.models import OutboxEvent
 from notifications.services import event_fields, outbox_relay_after_commit
 
+from ..ids import Id
 from ..models import AuditEvent, User, normalize_email
 from .audit import AuditKind, audit_fields
 from .bulk_insert import insert_rows
@@ -63,7 +64,7 @@ def users_bulk_create(
     continue_on_error: bool = False,
     dry_run: bool = False,
     workers: int = 1,
-    actor_id: Any = None,
+    actor_id: Id | None = None,
     report: Reporter = ignore,
     progress: ProgressFactory = no_progress,
 ) -> BulkResult:
@@ -186,7 +187,7 @@ def _create_write(
     result: BulkResult,
     continue_on_error: bool,
     workers: int,
-    actor_id: Any,
+    actor_id: Id | None,
     report: Reporter,
     progress: ProgressFactory,
 ) -> None:
@@ -226,7 +227,7 @@ def _insert_or_split(
     rows: list[NewUser],
     encoded: list[str],
     group_ids: dict[str, int],
-    actor_id: Any,
+    actor_id: Id | None,
     result: BulkResult,
     report: Reporter,
 ) -> None:
@@ -248,7 +249,7 @@ def _insert_or_split(
             report(RowError(row.line, "A user with that username or email already exists.", "username"))
 
 
-def _insert(rows: list[NewUser], encoded: list[str], group_ids: dict[str, int], actor_id: Any) -> None:
+def _insert(rows: list[NewUser], encoded: list[str], group_ids: dict[str, int], actor_id: Id | None) -> None:
     """Users, their roles, their `new_user` events and audit rows: four INSERTs per batch.
 
     The rows `user_create` writes, built by the same functions

@@ -17,6 +17,7 @@ from django.db.models.functions import Lower
 
 from config.errors import NotFound
 
+from ..ids import Id
 from ..models import User, normalize_email
 from .bulk_rows import (
     BadJSON,
@@ -79,7 +80,7 @@ def users_bulk_delete(
     hard: bool = False,
     continue_on_error: bool = False,
     dry_run: bool = False,
-    actor_id: Any = None,
+    actor_id: Id | None = None,
     report: Reporter = ignore,
     progress: ProgressFactory = no_progress,
 ) -> BulkResult:
