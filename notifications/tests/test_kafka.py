@@ -111,22 +111,13 @@ def test_broker_down_then_up_every_event_arrives_once_and_the_api_never_waits(
         return real_producer(**config)
 
     monkeypatch.setattr(kafka, "KafkaProducer", producer)
-    producer_calls = []
-    real_get_producer = outbox._get_producer
-
-    def get_producer():
-        producer_calls.append(time.monotonic())
-        return real_get_producer()
-
-    monkeypatch.setattr(outbox, "_get_producer", get_producer)
 
     timings = []
     for index in range(3):
         started = time.monotonic()
         register(f"offline{index}")
         timings.append(time.monotonic() - started)
-    assert producer_calls == []  # the request path never reaches for Kafka
-    assert producers_made == []
+    assert producers_made == []  # the request path never reaches for Kafka: no producer was made
     assert max(timings) < 1.0, timings
 
     started = time.monotonic()
