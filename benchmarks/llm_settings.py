@@ -67,7 +67,7 @@ def main() -> None:
     from django.test.utils import CaptureQueriesContext
 
     from accounts.models import User
-    from accounts.services import login, user_create
+    from accounts.services import session_login, user_create
     from profiles.llm_catalog import catalog
     from profiles.selectors import llm_settings as selector
     from profiles.services.llm_settings import llm_settings_update
@@ -106,7 +106,9 @@ def main() -> None:
             replace=True,
         )
         selector._write(str(user.id))  # what the change's after-commit write does
-        token = login(identifier=user.username, password=password, ip="127.0.0.1", user_agent="bench").access
+        token = session_login(
+            identifier=user.username, password=password, ip="127.0.0.1", user_agent="bench"
+        ).access
         handler = WSGIHandler()
         environ_template = {
             "REQUEST_METHOD": "GET",

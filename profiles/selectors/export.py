@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from accounts.cache import api_time
+from accounts.shapes import api_time
 
 from ..models import ChatSession, LLMSetting, QuizResult
 

@@ -17,7 +17,7 @@ from django.core.cache import cache
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
-from accounts.cache import api_time
+from accounts.shapes import api_time
 from config.caching import safe_call
 from config.errors import NotFound
 from notifications.services import event_emit
