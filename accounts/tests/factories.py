@@ -18,7 +18,8 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     username = factory.Sequence(lambda n: f"user{n}")
     email = factory.LazyAttribute(lambda o: f"{o.username}@example.com")
-    full_name = factory.Faker("name")
+    # Not Faker's random names: one of them can be "too similar" to a test's new password.
+    full_name = factory.Sequence(lambda n: f"Test Person {n}")
     password = factory.PostGenerationMethodCall("set_password", PASSWORD)
 
     @factory.post_generation
