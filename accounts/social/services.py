@@ -32,7 +32,7 @@ from notifications.models import Kind as NotificationKind
 from notifications.services import notify
 
 from ..models import User
-from ..services import Kind, TokenPair, audit_record, session_open
+from ..services import AuditKind, TokenPair, audit_record, session_open
 from .backends import PROVIDER_OF_BACKEND, PROVIDERS, TITLES, TelegramBackend, YandexBackend
 from .telegram import CHALLENGE
 
@@ -114,7 +114,7 @@ def _audited_failure(provider: str) -> Iterator[None]:
         if not isinstance(exc, AuthenticationFailed) and not hasattr(exc, "reason"):
             raise
         audit_record(
-            Kind.LOGIN_FAILED,
+            AuditKind.LOGIN_FAILED,
             user_id=getattr(exc, "user_id", None),
             provider=provider,
             reason=getattr(exc, "reason", exc.code),
@@ -188,13 +188,13 @@ def social_finish(
         if getattr(user, "social_new_association", False):
             identity_linked(user=user, provider=provider, uid=identity.uid, new_account=user.is_new)  # type: ignore[attr-defined]
         pair = session_open(user=user, ip=ip, user_agent=user_agent)
-        audit_record(Kind.LOGIN, user_id=user.id, session_id=pair.session_id, provider=provider)
+        audit_record(AuditKind.LOGIN, user_id=user.id, session_id=pair.session_id, provider=provider)
     return pair
 
 
 def identity_linked(*, user: User, provider: str, uid: str, new_account: bool) -> None:
     """Audit a new link; a link to an account that existed before is told to its owner."""
-    audit_record(Kind.IDENTITY_LINKED, user_id=user.id, provider=provider, uid=uid)
+    audit_record(AuditKind.IDENTITY_LINKED, user_id=user.id, provider=provider, uid=uid)
     if not new_account:
         title = f"A {TITLES[provider]} account was linked"
         notify(
@@ -229,4 +229,6 @@ def identity_unlink(*, user_id: Any, provider: str, actor_id: Any = None) -> Non
             code="last_login_method",
         )
     mine.delete()
-    audit_record(Kind.IDENTITY_UNLINKED, user_id=user.id, actor_id=actor_id, provider=provider, uids=uids)
+    audit_record(
+        AuditKind.IDENTITY_UNLINKED, user_id=user.id, actor_id=actor_id, provider=provider, uids=uids
+    )

@@ -38,13 +38,8 @@ from .serializers import IdentitySerializer, TelegramLoginSerializer, YandexLogi
 
 
 def pair_body(pair: TokenPair) -> dict[str, Any]:
-    return {
-        "access": pair.access,
-        "refresh": pair.refresh,
-        "token_type": "Bearer",
-        "expires_in": pair.expires_in,
-        "session_id": pair.session_id,
-    }
+    """The token pair as password login answers it: rendered by the serializer the schema names."""
+    return dict(TokenPairSerializer(pair).data)
 
 
 def _no_store(response: Response) -> Response:

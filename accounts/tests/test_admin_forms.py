@@ -44,6 +44,11 @@ def change_form(user: User, **changes: Any) -> dict[str, Any]:
         "auth_sessions-INITIAL_FORMS": "0",
         "auth_sessions-MIN_NUM_FORMS": "0",
         "auth_sessions-MAX_NUM_FORMS": "1000",
+        # The linked identities inline (social login): none here.
+        "social_auth-TOTAL_FORMS": "0",
+        "social_auth-INITIAL_FORMS": "0",
+        "social_auth-MIN_NUM_FORMS": "0",
+        "social_auth-MAX_NUM_FORMS": "1000",
     }
     assert sessions >= 0
     data.update(changes)

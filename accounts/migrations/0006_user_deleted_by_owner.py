@@ -24,7 +24,7 @@ def mark_owner_deletions(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0004_role_requests'),
+        ('accounts', '0005_social_identities'),
     ]
 
     operations = [
