@@ -8,7 +8,10 @@ counters live in the database, so a cache outage never reads as "not locked".
 
 Rules (API.md): `LOGIN_MAX_ATTEMPTS` failures lock password login for
 `LOGIN_LOCKOUT_SECONDS`, even with the right password; a success resets the
-count; failures during a lockout do not extend it.
+count; failures during a lockout do not extend it. The same count applies at
+every door that checks a password: `credentials_check` is the one check of the
+API's login and of Django's `authenticate()` (the admin's login form,
+`accounts.backends.LockoutModelBackend`).
 """
 
 from __future__ import annotations
@@ -17,11 +20,12 @@ import math
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from django.utils import timezone
 
 from config import metrics
-from config.errors import ServiceError
+from config.errors import AuthenticationFailed, ServiceError
 from notifications.models import Kind as NotificationKind
 from notifications.services import notify
 
@@ -34,12 +38,22 @@ def lockout_key(*, user: User | None, identifier: str) -> str:
     return f"user:{user.id}" if user is not None else f"name:{identifier.strip().lower()[:290]}"
 
 
-def lockout_check(*, key: str) -> None:
-    """Raise 429 with `Retry-After` while `key` is locked."""
+LOGIN_FAILED = "Invalid username or password."
+
+
+def lockout_seconds_left(*, key: str) -> int:
+    """Seconds until `key` may log in again; 0 when it is not locked."""
     locked_until = LoginLockout.objects.filter(key=key).values_list("locked_until", flat=True).first()
     now = timezone.now()
-    if locked_until is not None and locked_until > now:
-        seconds = max(1, math.ceil((locked_until - now).total_seconds()))
+    if locked_until is None or locked_until <= now:
+        return 0
+    return max(1, math.ceil((locked_until - now).total_seconds()))
+
+
+def lockout_check(*, key: str) -> None:
+    """Raise 429 with `Retry-After` while `key` is locked."""
+    seconds = lockout_seconds_left(key=key)
+    if seconds:
         raise ServiceError(
             "Too many failed logins. Try again later.",
             code="locked_out",
@@ -86,3 +100,35 @@ def lockout_unlock_user(*, user_id: Id, actor_id: Id | None = None) -> bool:
     if deleted:
         audit_record(AuditKind.UNLOCK, user_id=user_id, actor_id=actor_id)
     return bool(deleted)
+
+
+def password_matches(user: User | None, password: str) -> bool:
+    """Check a password, taking about the same time whether or not the user exists."""
+    if user is None:
+        make_password(password)  # hash anyway: an unknown name is not told apart by timing
+        return False
+    return user.check_password(password)  # also upgrades an old hash to the first hasher
+
+
+def credentials_check(*, identifier: str, password: str) -> User:
+    """The password check of every login door: lockout first (even the right password
+    is refused, 429), then the password; a failure counts, a success resets the count.
+
+    Unknown user, wrong password, inactive or deleted account: one 401. No
+    transaction is held while the password is hashed.
+    """
+    user = User.objects.by_login(identifier).first()
+    key = lockout_key(user=user, identifier=identifier)
+    lockout_check(key=key)
+    if not password_matches(user, password):
+        lockout_record_failure(key=key, user=user)
+        metrics.LOGINS.labels(result="failed").inc()
+        audit_record(AuditKind.LOGIN_FAILED, user_id=user.id if user else None)
+        raise AuthenticationFailed(LOGIN_FAILED, code="invalid_credentials")
+    assert user is not None
+    if not user.is_active or user.deleted_at is not None:
+        metrics.LOGINS.labels(result="failed").inc()
+        audit_record(AuditKind.LOGIN_FAILED, user_id=user.id, reason="inactive")
+        raise AuthenticationFailed(LOGIN_FAILED, code="invalid_credentials")
+    lockout_reset(key=key)
+    return user

@@ -25,11 +25,12 @@ from ..ids import Id
 from ..models import AuthSession, User
 from ..tokens import SessionAccessToken, SessionRefreshToken, hash_token, make_token_pair
 from .audit import AuditKind, audit_record
-from .lockout import lockout_check, lockout_key, lockout_record_failure, lockout_reset
+from .lockout import LOGIN_FAILED as LOGIN_FAILED  # re-exported: restore answers the same 401
+from .lockout import credentials_check, lockout_check, lockout_key, lockout_record_failure, lockout_reset
+from .lockout import password_matches as password_matches
 
 logger = logging.getLogger(__name__)
 
-LOGIN_FAILED = "Invalid username or password."
 
 
 @dataclass(frozen=True)
@@ -41,14 +42,6 @@ class TokenPair:
     expires_in: int
     session_id: str
     token_type: str = "Bearer"  # noqa: S105 (the OAuth2 token type, not a secret)
-
-
-def password_matches(user: User | None, password: str) -> bool:
-    """Check a password, taking about the same time whether or not the user exists."""
-    if user is None:
-        make_password(password)  # hash anyway: an unknown name is not told apart by timing
-        return False
-    return user.check_password(password)  # also upgrades an old hash to the first hasher
 
 
 def password_confirm(*, user: User, password: str, field: str) -> None:
@@ -70,24 +63,8 @@ def password_confirm(*, user: User, password: str, field: str) -> None:
 
 
 def session_login(*, identifier: str, password: str, ip: str | None, user_agent: str) -> TokenPair:
-    """Password login: lockout first (even the right password is refused), then the check.
-
-    Unknown user, wrong password, inactive or deleted account: one answer.
-    """
-    user = User.objects.by_login(identifier).first()
-    key = lockout_key(user=user, identifier=identifier)
-    lockout_check(key=key)
-    if not password_matches(user, password):
-        lockout_record_failure(key=key, user=user)
-        metrics.LOGINS.labels(result="failed").inc()
-        audit_record(AuditKind.LOGIN_FAILED, user_id=user.id if user else None)
-        raise AuthenticationFailed(LOGIN_FAILED, code="invalid_credentials")
-    assert user is not None
-    if not user.is_active or user.deleted_at is not None:
-        metrics.LOGINS.labels(result="failed").inc()
-        audit_record(AuditKind.LOGIN_FAILED, user_id=user.id, reason="inactive")
-        raise AuthenticationFailed(LOGIN_FAILED, code="invalid_credentials")
-    lockout_reset(key=key)
+    """Password login: the lockout-guarded check every door shares, then a new session."""
+    user = credentials_check(identifier=identifier, password=password)
     pair = session_open(user=user, ip=ip, user_agent=user_agent)
     metrics.LOGINS.labels(result="succeeded").inc()
     audit_record(AuditKind.LOGIN, user_id=user.id, session_id=pair.session_id)
