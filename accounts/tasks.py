@@ -13,7 +13,14 @@ from .models import AuditEvent, AuthSession
 
 
 @shared_task(autoretry_for=(OSError,), retry_backoff=True, retry_kwargs={"max_retries": 5})
+def process_password_reset(email: str, ip: str | None = None, user_agent: str = "") -> bool:
+    """A reset request, known address or not (takes the address: no id exists on the request path)."""
+    return services.password_reset_process(email=email, ip=ip, user_agent=user_agent)
+
+
+@shared_task(autoretry_for=(OSError,), retry_backoff=True, retry_kwargs={"max_retries": 5})
 def send_password_reset_email(user_id: str) -> None:
+    """Kept for messages queued before `process_password_reset` replaced it."""
     services.password_reset_send(user_id=user_id)
 
 

@@ -9,7 +9,8 @@ records, and services called from commands and tasks simply have no request.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -32,6 +33,16 @@ _current: ContextVar[RequestMeta | None] = ContextVar("request_meta", default=No
 
 def current_request_meta() -> RequestMeta | None:
     return _current.get()
+
+
+@contextmanager
+def request_meta_of(meta: RequestMeta | None) -> Iterator[None]:
+    """Work done for a request elsewhere (a task) is recorded with that request's address."""
+    token = _current.set(meta)
+    try:
+        yield
+    finally:
+        _current.reset(token)
 
 
 class RequestMetaMiddleware:

@@ -11,6 +11,7 @@ from .lockout import lockout_unlock_user
 from .passwords import (
     password_change,
     password_reset_confirm,
+    password_reset_process,
     password_reset_request,
     password_reset_send,
     password_set,
@@ -64,6 +65,7 @@ __all__ = [
     "password_change",
     "password_confirm",
     "password_reset_confirm",
+    "password_reset_process",
     "password_reset_request",
     "password_reset_send",
     "password_set",

@@ -13,6 +13,7 @@ from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 
 from config.after_commit import enqueue_after_commit
 from config.errors import ServiceError
+from config.request_context import RequestMeta, current_request_meta, request_meta_of
 from notifications.models import Kind as NotificationKind
 from notifications.services import notify
 
@@ -90,13 +91,43 @@ def _notify_password_changed(user_id: Id) -> None:
 
 
 def password_reset_request(*, email: str) -> None:
-    """Queue the reset mail if the address belongs to a live account; silent otherwise."""
-    user = User.objects.by_login(email).filter(is_active=True, deleted_at__isnull=True).first()
-    if user is None or "@" not in email:
-        return
-    audit_record(AuditKind.PASSWORD_RESET_REQUESTED, user_id=user.id)
-    # The task makes the token itself: no secret travels through the broker.
-    enqueue_after_commit("accounts.tasks.send_password_reset_email", str(user.id))
+    """Queue the reset for any address: the request path is the same whether or not it is known.
+
+    A known address used to cost an audit row and a mail inside the request
+    (9.6 ms against 4.9 ms for an unknown one): timing told which addresses
+    have accounts. Now the request only queues one task with the address as
+    typed; the lookup, the audit row and the mail are the task's
+    (`password_reset_process`), which does the same work for both but the
+    final send. No token is made here: no secret travels through the broker.
+    """
+    meta = current_request_meta()
+    ip, agent = (meta.ip, meta.user_agent) if meta else (None, "")
+    enqueue_after_commit("accounts.tasks.process_password_reset", email, ip, agent)
+
+
+def password_reset_process(*, email: str, ip: str | None = None, user_agent: str = "") -> bool:
+    """The task's half of a reset request; True when a mail went out.
+
+    An unknown, inactive or deleted address costs what a known one does (the
+    lookup, an audit row, the rendering), and only the send is skipped. The
+    audit row carries the address and agent of the request that asked.
+    """
+    user = None
+    if "@" in email:
+        user = User.objects.by_login(email).filter(is_active=True, deleted_at__isnull=True).first()
+    with request_meta_of(RequestMeta(ip, user_agent)):
+        audit_record(
+            AuditKind.PASSWORD_RESET_REQUESTED, user_id=user.id if user else None, known=user is not None
+        )
+    # A stand-in for an unknown address, so both paths render the same mail
+    # (an unusable password: the token it signs opens nothing).
+    stand_in = User(email=email, username="unknown")
+    stand_in.set_unusable_password()
+    message = _reset_message(user or stand_in)
+    if user is None:
+        return False
+    message.send()
+    return True
 
 
 def password_reset_link(user: User) -> str:
@@ -105,11 +136,7 @@ def password_reset_link(user: User) -> str:
     return settings.PASSWORD_RESET_URL.format(uid=uid, token=token)
 
 
-def password_reset_send(*, user_id: Id) -> None:
-    """Render and send the reset mail (text and HTML)."""
-    user = User.objects.filter(id=user_id, is_active=True, deleted_at__isnull=True).first()
-    if user is None:
-        return
+def _reset_message(user: User) -> EmailMultiAlternatives:
     context = {"user": user, "link": password_reset_link(user)}
     message = EmailMultiAlternatives(
         subject="Reset your password",
@@ -117,7 +144,15 @@ def password_reset_send(*, user_id: Id) -> None:
         to=[user.email],
     )
     message.attach_alternative(render_to_string("accounts/email/password_reset.html", context), "text/html")
-    message.send()
+    return message
+
+
+def password_reset_send(*, user_id: Id) -> None:
+    """Render and send the reset mail (text and HTML) to a live account."""
+    user = User.objects.filter(id=user_id, is_active=True, deleted_at__isnull=True).first()
+    if user is None:
+        return
+    _reset_message(user).send()
 
 
 INVALID_LINK = "The reset link is invalid or has expired."
