@@ -45,3 +45,15 @@ def _forget_request_id(task: Any = None, **kwargs: Any) -> None:
     if token is not None:
         reset_request_id(token)
         task.request._request_id_token = None
+
+
+@app.on_after_configure.connect
+def _in_memory_transport_without_a_broker(sender: Celery, source: Any, **kwargs: Any) -> None:
+    """Eager tasks still borrow a producer from the broker's pool (Celery 5.3+).
+
+    With no broker configured that pool pointed at amqp://localhost and kombu
+    warned "No hostname was supplied" at the first task: the in-memory
+    transport is what "no broker" means, and nothing is ever sent through it.
+    """
+    if not source.broker_url:
+        source.broker_url = "memory://"

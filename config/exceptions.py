@@ -3,16 +3,29 @@
 Non-field errors are `{"detail": "...", "code": "..."}`; validation errors keep
 DRF's `{"field": ["message", ...]}` shape. Anything unexpected becomes a JSON
 500 without a traceback (the traceback goes to the log).
+
+Some failures are not the service's fault and are not a 500 either:
+- the database unreachable, locked past its busy timeout, or restarting
+  (`OperationalError`, `InterfaceError`): 503 with `Retry-After`, logged once
+  with its cause. DRF views come here; plain Django views and the admin go
+  through `DatabaseUnavailableMiddleware`, and failures in middleware itself
+  through `server_error` (handler500);
+- a body over `DATA_UPLOAD_MAX_MEMORY_SIZE`: 413; one nested past the
+  recursion limit, or a value the database refuses (`DataError`): 400.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import sys
+from collections.abc import Callable
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions, status
@@ -23,8 +36,46 @@ from .errors import ServiceError
 
 logger = logging.getLogger(__name__)
 
+#: What the database driver raises when the server is gone, restarting or (SQLite) locked.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
+TOO_LARGE = "The request body is too large."
+NESTED_TOO_DEEPLY = "JSON parse error - nested too deeply."
+
+
+def _database_unavailable(request: HttpRequest | None, exc: BaseException) -> dict[str, Any]:
+    """Log the cause once; the 503 body."""
+    where = f"{request.method} {request.path}" if request is not None else "a request"
+    cause = exc.__cause__ or exc
+    logger.error("Database unavailable, answered 503 to %s: %s: %s", where, type(cause).__name__, cause)
+    return {
+        "detail": "The service is temporarily unavailable. Try again shortly.",
+        "code": "database_unavailable",
+    }
+
+
+def _mark_logged(response: HttpResponse) -> HttpResponse:
+    # Django's request logger would log the 5xx again, without the cause.
+    response._has_been_logged = True  # type: ignore[attr-defined]
+    return response
+
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    request = context.get("request")
+    if isinstance(exc, DATABASE_UNAVAILABLE):
+        body = _database_unavailable(getattr(request, "_request", request), exc)
+        response = Response(body, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+        response["Retry-After"] = str(settings.DATABASE_UNAVAILABLE_RETRY_AFTER)
+        return _mark_logged(response)  # type: ignore[return-value]
+    if isinstance(exc, RequestDataTooBig):
+        return Response({"detail": TOO_LARGE, "code": "too_large"}, status=413)
+    if isinstance(exc, RecursionError):
+        return Response({"detail": NESTED_TOO_DEEPLY, "code": "parse_error"}, status=400)
+    if isinstance(exc, SuspiciousOperation):  # too many fields or files, a malformed multipart body
+        return Response({"detail": "Malformed request.", "code": "bad_request"}, status=400)
+    if isinstance(exc, DataError):
+        # A value the database refuses (out of range, a NUL character) got past validation.
+        logger.warning("Input refused by the database: %s", exc)
+        return Response({"detail": "Invalid input.", "code": "invalid"}, status=400)
     if isinstance(exc, ServiceError):
         response = Response({"detail": exc.detail, "code": exc.code}, status=exc.status_code)
         for name, value in exc.headers.items():
@@ -78,11 +129,39 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
     return _json_error(404, "Not found.", "not_found")
 
 
-def server_error(request: HttpRequest) -> JsonResponse:
+def database_unavailable_response(request: HttpRequest, exc: BaseException) -> HttpResponse:
+    response = JsonResponse(_database_unavailable(request, exc), status=503)
+    response["Retry-After"] = str(settings.DATABASE_UNAVAILABLE_RETRY_AFTER)
+    return _mark_logged(response)
+
+
+class DatabaseUnavailableMiddleware:
+    """Plain Django views and the admin: a database outage is a 503, like in the API."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, DATABASE_UNAVAILABLE):
+            return database_unavailable_response(request, exception)
+        return None
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    # Called while Django handles the exception (sys.exc_info() is set): a
+    # database outage met by a middleware (sessions, auth) is still a 503.
+    exc = sys.exc_info()[1]
+    if isinstance(exc, DATABASE_UNAVAILABLE):
+        return database_unavailable_response(request, exc)
     return _json_error(500, "Internal server error.", "server_error")
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    if isinstance(exception, RequestDataTooBig):
+        return _json_error(413, TOO_LARGE, "too_large")
     return _json_error(400, "Bad request.", "bad_request")
 
 

@@ -1,4 +1,16 @@
-"""Middleware that only the browser-facing pages need, skipped for the JSON API.
+"""Response headers every API answer needs; middleware only the browser pages need.
+
+`ApiResponseHeadersMiddleware` is the one place for two rules of API.md, so
+that an endpoint added later is covered without remembering them:
+- every `/api/` answer is `Cache-Control: no-store` unless its view chose a
+  policy: they carry tokens (login, refresh, social login) or personal data
+  (`/users/me`, export, the user's own records), which no shared or browser
+  cache may keep;
+- every 401, wherever it comes from (DRF leaves `WWW-Authenticate` out when
+  the view has no authenticator, and services raise their own 401s), says
+  `WWW-Authenticate: Bearer`.
+
+The browser-only middleware below:
 
 Sessions, the auth user and messages serve the Django admin;
 the API authenticates every request with its bearer token and renders JSON.
@@ -9,14 +21,31 @@ options stay on for everything (cheap, and `check --deploy` looks for them).
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.contrib.messages.middleware import MessageMiddleware
 from django.contrib.sessions.middleware import SessionMiddleware
 from django.http import HttpRequest, HttpResponse
+from whitenoise.middleware import WhiteNoiseMiddleware
 
 API_PREFIX = "/api/"
+WWW_AUTHENTICATE = 'Bearer realm="api"'
+
+
+class ApiResponseHeadersMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if response.status_code == 401 and not response.has_header("WWW-Authenticate"):
+            response["WWW-Authenticate"] = WWW_AUTHENTICATE
+        if request.path_info.startswith(API_PREFIX) and not response.has_header("Cache-Control"):
+            response["Cache-Control"] = "no-store"
+        return response
 
 
 def _browser_only(middleware: type[Any]) -> type[Any]:
@@ -34,6 +63,20 @@ def _browser_only(middleware: type[Any]) -> type[Any]:
 
     BrowserOnly.__name__ = BrowserOnly.__qualname__ = f"BrowserOnly{middleware.__name__}"
     return BrowserOnly
+
+
+class StaticFilesMiddleware(WhiteNoiseMiddleware):
+    """WhiteNoise, quiet about a `STATIC_ROOT` that `collectstatic` never filled.
+
+    The static files are served from the apps' folders (`WHITENOISE_USE_FINDERS`),
+    so a missing `STATIC_ROOT` is the normal state of `make run`, not a fault:
+    WhiteNoise's "No directory at" warning read as an error to newcomers.
+    """
+
+    def add_files(self, root: str, prefix: str | None = None) -> None:
+        if root == self.static_root and not os.path.isdir(root):
+            return
+        super().add_files(root, prefix)
 
 
 BrowserSessionMiddleware = _browser_only(SessionMiddleware)

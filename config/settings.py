@@ -105,14 +105,17 @@ INSTALLED_APPS = [
     "django_filters",
     "corsheaders",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's assets, served from here: /api/docs/ works offline
     "profiles",
     "notifications",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Outermost but one: it sees every answer, the 503s and JSON 404s included.
+    "config.middleware.ApiResponseHeadersMiddleware",
     "config.request_context.RequestMetaMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "config.middleware.StaticFilesMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     # The admin's middleware; the JSON API goes around it (config/middleware.py).
     "config.middleware.BrowserSessionMiddleware",
@@ -121,6 +124,7 @@ MIDDLEWARE = [
     "config.middleware.BrowserAuthenticationMiddleware",
     "config.middleware.BrowserMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.exceptions.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -149,9 +153,36 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / '
 DATABASES["default"]["CONN_MAX_AGE"] = env_int("CONN_MAX_AGE", 60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Writers wait for the lock instead of failing at once.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # The embedded default serves several threads (runserver, the periodic
+    # thread) from one file. WAL lets readers run beside the one writer;
+    # IMMEDIATE takes the write lock when a transaction starts, so a reader
+    # never has to upgrade to a writer (that upgrade fails at once with
+    # "database is locked", whatever the timeout); the busy timeout makes a
+    # writer wait its turn instead of failing. Write transactions stay short
+    # (no password hashing or mail inside them), so a few seconds is plenty.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "init_command": "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 10,
+        }
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# A database that is still unreachable after that (locked, restarting, gone)
+# is a 503 with this Retry-After (config/exceptions.py), never a 500.
+DATABASE_UNAVAILABLE_RETRY_AFTER = 5
+
+# --- Request bodies -------------------------------------------------------------
+# JSON and form bodies (not files: UPLOAD_MAX_BYTES) larger than this are a 413
+# before they are parsed. The largest legitimate body is a document's text
+# (DOCUMENT_MAX_TEXT_CHARS, 200,000 characters: at most ~1.2 MB even with every
+# character \u-escaped), so 2 MiB leaves room without letting a client make
+# the service hold many megabytes per request.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
+# Nesting deeper than this is refused by the JSON parser (config/parsers.py) with a
+# 400: no request of this API nests beyond a handful of levels.
+JSON_MAX_DEPTH = 32
 
 # --- Cache --------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -188,7 +219,7 @@ else:
 # --- Auth ---------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
+    "accounts.backends.LockoutModelBackend",
     "accounts.backends.AdminRoleBackend",
 ]
 PASSWORD_HASHERS = [
@@ -249,7 +280,7 @@ SIMPLE_JWT = {
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.SessionJWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["config.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "config.pagination.PageSizeCursorPagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -270,6 +301,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Accounts, tokens, sessions, roles, notifications and per-user data.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

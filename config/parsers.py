@@ -1,0 +1,78 @@
+"""Request body parsers that turn hostile input into a 400, never a 500.
+
+DRF's own parsers are kept (subclassed, not rewritten); what they let through:
+- JSON nested ~1,000 levels deep raises `RecursionError` inside `json.load`;
+  anything deeper than `JSON_MAX_DEPTH` is refused as well, so no view, model or
+  renderer ever walks a structure deep enough to hit the recursion limit;
+- `1e999` parses to an infinite float that the strict JSON renderer then
+  refuses to write back (a 500 on the way out).
+Bodies over `DATA_UPLOAD_MAX_MEMORY_SIZE` never reach a parser: Django raises
+`RequestDataTooBig`, which `config.exceptions` answers with a 413.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from django.conf import settings
+from rest_framework import parsers
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import get_encoding  # type: ignore[attr-defined]
+from rest_framework.utils import json
+
+
+def json_depth_exceeds(data: Any, limit: int) -> bool:
+    """True when `data` nests lists/objects more than `limit` levels (iterative: no recursion)."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, Mapping):
+            children: Any = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, Mapping | list))
+    return False
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number out of range: {text[:40]}")
+    return value
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser, with a depth bound and no infinite numbers."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        encoding = get_encoding(parser_context or {})
+        try:
+            text = stream.read().decode(encoding)
+            data = json.loads(
+                text,
+                parse_constant=json.strict_constant if self.strict else None,
+                parse_float=_finite_float,
+            )
+        except RecursionError:
+            raise ParseError("JSON parse error - nested too deeply.", code="parse_error") from None
+        except (ValueError, LookupError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+            raise ParseError(f"JSON parse error - {exc}", code="parse_error") from None
+        if json_depth_exceeds(data, settings.JSON_MAX_DEPTH):
+            raise ParseError(
+                f"JSON parse error - nested deeper than {settings.JSON_MAX_DEPTH} levels.", code="parse_error"
+            )
+        return data
+
+
+class FormParser(parsers.FormParser):
+    """DRF's form parser (kept beside the JSON one so views import both from here)."""
+
+
+class MultiPartParser(parsers.MultiPartParser):
+    """DRF's multipart parser (Django's limits on field size, count and files apply)."""
