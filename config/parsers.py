@@ -5,7 +5,8 @@ DRF's own parsers are kept (subclassed, not rewritten); what they let through:
   anything deeper than `JSON_MAX_DEPTH` is refused as well, so no view, model or
   renderer ever walks a structure deep enough to hit the recursion limit;
 - `1e999` parses to an infinite float that the strict JSON renderer then
-  refuses to write back (a 500 on the way out).
+  refuses to write back (a 500 on the way out);
+- "\\ud800" parses to a string that no database driver or renderer can encode.
 Bodies over `DATA_UPLOAD_MAX_MEMORY_SIZE` never reach a parser: Django raises
 `RequestDataTooBig`, which `config.exceptions` answers with a 413.
 """
@@ -23,21 +24,36 @@ from rest_framework.parsers import get_encoding  # type: ignore[attr-defined]
 from rest_framework.utils import json
 
 
-def json_depth_exceeds(data: Any, limit: int) -> bool:
-    """True when `data` nests lists/objects more than `limit` levels (iterative: no recursion)."""
+def json_problem(data: Any, max_depth: int) -> str | None:
+    """Why `data` is refused, or None: nested deeper than `max_depth`, or a string
+    that is not valid Unicode (a lone surrogate such as "\\ud800": JSON allows the
+    escape, but it cannot be stored or written back as UTF-8). Iterative: no recursion.
+    """
     stack: list[tuple[Any, int]] = [(data, 1)]
     while stack:
         value, depth = stack.pop()
+        if isinstance(value, str):
+            if not value.isascii() and not _encodable(value):
+                return "a string is not valid Unicode (a lone surrogate)"
+            continue
         if isinstance(value, Mapping):
-            children: Any = value.values()
+            children: list[Any] = [*value.keys(), *value.values()]
         elif isinstance(value, list):
             children = value
         else:
             continue
-        if depth > limit:
-            return True
-        stack.extend((child, depth + 1) for child in children if isinstance(child, Mapping | list))
-    return False
+        if depth > max_depth:
+            return f"nested deeper than {max_depth} levels"
+        stack.extend((child, depth + 1) for child in children if isinstance(child, str | Mapping | list))
+    return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _finite_float(text: str) -> float:
@@ -63,10 +79,9 @@ class JSONParser(parsers.JSONParser):
             raise ParseError("JSON parse error - nested too deeply.", code="parse_error") from None
         except (ValueError, LookupError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
             raise ParseError(f"JSON parse error - {exc}", code="parse_error") from None
-        if json_depth_exceeds(data, settings.JSON_MAX_DEPTH):
-            raise ParseError(
-                f"JSON parse error - nested deeper than {settings.JSON_MAX_DEPTH} levels.", code="parse_error"
-            )
+        problem = json_problem(data, settings.JSON_MAX_DEPTH)
+        if problem:
+            raise ParseError(f"JSON parse error - {problem}.", code="parse_error")
         return data
 
 
