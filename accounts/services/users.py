@@ -121,7 +121,6 @@ def new_user_payload(user: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-@transaction.atomic
 def user_create(
     *,
     username: str,
@@ -135,6 +134,37 @@ def user_create(
     actor_id: Id | None = None,
 ) -> User:
     """Create an account with its roles (`user` when none are given)."""
+    user, groups, fields = _user_prepare(
+        username=username,
+        email=email,
+        password=password,
+        full_name=full_name,
+        roles=roles,
+        is_active=is_active,
+        is_superuser=is_superuser,
+        validate_password=validate_password,
+    )
+    with transaction.atomic():
+        return _user_insert(user, groups, fields, actor_id=actor_id)
+
+
+def _user_prepare(
+    *,
+    username: str,
+    email: str,
+    password: str | None,
+    full_name: str,
+    roles: Iterable[str] | None,
+    is_active: bool,
+    is_superuser: bool,
+    validate_password: bool,
+) -> tuple[User, list[Group], dict[str, Any]]:
+    """Validate and hash, before any write transaction opens.
+
+    Hashing costs ~250 ms, and on the embedded default (SQLite) a write
+    transaction holds the database's one write lock: hashed inside it, a few
+    registrations at once queued every other writer past its busy timeout.
+    """
     email = normalize_email(email)
     _check_unique(username=username, email=email)
     if password is not None and validate_password:
@@ -149,7 +179,10 @@ def user_create(
         is_active=is_active,
         is_superuser=is_superuser,
     )
-    user = User(**fields)
+    return User(**fields), groups, fields
+
+
+def _user_insert(user: User, groups: list[Group], fields: dict[str, Any], *, actor_id: Any = None) -> User:
     _save_unique(user, force_insert=True)
     user.groups.set(groups)
     event_emit(name="new_user", payload=new_user_payload(fields))
@@ -159,8 +192,18 @@ def user_create(
 
 def user_register(*, username: str, email: str, password: str, full_name: str = "") -> User:
     """Self-service sign-up: the account, and a welcome notification."""
+    user, groups, fields = _user_prepare(
+        username=username,
+        email=email,
+        password=password,
+        full_name=full_name,
+        roles=None,
+        is_active=True,
+        is_superuser=False,
+        validate_password=True,
+    )
     with transaction.atomic():
-        user = user_create(username=username, email=email, password=password, full_name=full_name)
+        _user_insert(user, groups, fields)
         notify(
             user_id=user.id,
             kind=NotificationKind.WELCOME,
