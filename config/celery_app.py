@@ -53,7 +53,8 @@ def _in_memory_transport_without_a_broker(sender: Celery, source: Any, **kwargs:
 
     With no broker configured that pool pointed at amqp://localhost and kombu
     warned "No hostname was supplied" at the first task: the in-memory
-    transport is what "no broker" means, and nothing is ever sent through it.
+    transport is what "no broker" means, and nothing is ever sent through it
+    (its host named, or kombu warns the same about it).
     """
     if not source.broker_url:
-        source.broker_url = "memory://"
+        source.broker_url = "memory://localhost/"

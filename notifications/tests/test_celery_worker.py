@@ -32,7 +32,7 @@ def test_celery_is_configured_for_json_time_limits_and_late_acks():
     assert conf.task_soft_time_limit < conf.task_time_limit
     assert conf.task_acks_late is True
     # No broker: the in-memory transport (eager tasks still borrow a producer; see config/celery_app.py).
-    assert conf.broker_url == (django_settings.CELERY_BROKER_URL or "memory://")
+    assert conf.broker_url == (django_settings.CELERY_BROKER_URL or "memory://localhost/")
     assert conf.task_always_eager is (not django_settings.CELERY_BROKER_URL)
 
 
