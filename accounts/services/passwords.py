@@ -109,8 +109,11 @@ def password_reset_process(*, email: str, ip: str | None = None, user_agent: str
     """The task's half of a reset request; True when a mail went out.
 
     An unknown, inactive or deleted address costs what a known one does (the
-    lookup, an audit row, the rendering), and only the send is skipped. The
-    audit row carries the address and agent of the request that asked.
+    lookup, an audit row, rendering the mail and building its MIME message),
+    and only the hand-over to the mail backend is skipped. In the embedded
+    default this task runs inside the request, so the work must match; with a
+    broker it runs in a worker, off the request path altogether. The audit
+    row carries the address and agent of the request that asked.
     """
     user = None
     if "@" in email:
@@ -125,6 +128,7 @@ def password_reset_process(*, email: str, ip: str | None = None, user_agent: str
     stand_in.set_unusable_password()
     message = _reset_message(user or stand_in)
     if user is None:
+        message.message().as_bytes()  # what a backend does with a message before it writes it out
         return False
     message.send()
     return True
