@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from rest_framework import status
 
 from config.errors import ServiceError
@@ -68,7 +68,8 @@ def _is_redis() -> bool:
         from django_redis.cache import RedisCache
     except ImportError:  # pragma: no cover - django-redis is a runtime requirement
         return False
-    return isinstance(cache, RedisCache)
+    # `cache` is Django's ConnectionProxy, never an instance of a backend class: ask the backend itself.
+    return isinstance(caches["default"], RedisCache)
 
 
 def _redis_hit(user_id: Any) -> Verdict:
