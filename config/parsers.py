@@ -1,9 +1,10 @@
 """Request body parsers that turn hostile input into a 400, never a 500.
 
 DRF's own parsers are kept (subclassed, not rewritten); what they let through:
-- JSON nested ~1,000 levels deep raises `RecursionError` inside `json.load`;
-  anything deeper than `JSON_MAX_DEPTH` is refused as well, so no view, model or
-  renderer ever walks a structure deep enough to hit the recursion limit;
+- JSON nested ~1,000 levels deep raises `RecursionError` inside `json.load`
+  (the C decoder counts its depth against the recursion limit): a 400 here.
+  Shallower nesting is parsed; the fields that accept free-form JSON bound
+  their own depth (profiles' metadata: 32 levels) and say which field it was;
 - `1e999` parses to an infinite float that the strict JSON renderer then
   refuses to write back (a 500 on the way out);
 - "\\ud800" parses to a string that no database driver or renderer can encode.
@@ -17,34 +18,28 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from django.conf import settings
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import get_encoding  # type: ignore[attr-defined]
 from rest_framework.utils import json
 
 
-def json_problem(data: Any, max_depth: int) -> str | None:
-    """Why `data` is refused, or None: nested deeper than `max_depth`, or a string
-    that is not valid Unicode (a lone surrogate such as "\\ud800": JSON allows the
-    escape, but it cannot be stored or written back as UTF-8). Iterative: no recursion.
+def json_problem(data: Any) -> str | None:
+    """Why `data` is refused, or None: a string that is not valid Unicode (a lone
+    surrogate such as "\\ud800": JSON allows the escape, but it cannot be stored
+    or written back as UTF-8). Iterative: no recursion, whatever the depth.
     """
-    stack: list[tuple[Any, int]] = [(data, 1)]
+    stack: list[Any] = [data]
     while stack:
-        value, depth = stack.pop()
+        value = stack.pop()
         if isinstance(value, str):
             if not value.isascii() and not _encodable(value):
                 return "a string is not valid Unicode (a lone surrogate)"
-            continue
-        if isinstance(value, Mapping):
-            children: list[Any] = [*value.keys(), *value.values()]
+        elif isinstance(value, Mapping):
+            stack.extend(value.keys())
+            stack.extend(value.values())
         elif isinstance(value, list):
-            children = value
-        else:
-            continue
-        if depth > max_depth:
-            return f"nested deeper than {max_depth} levels"
-        stack.extend((child, depth + 1) for child in children if isinstance(child, str | Mapping | list))
+            stack.extend(value)
     return None
 
 
@@ -64,7 +59,7 @@ def _finite_float(text: str) -> float:
 
 
 class JSONParser(parsers.JSONParser):
-    """DRF's JSON parser, with a depth bound and no infinite numbers."""
+    """DRF's JSON parser: too deep is a 400, and no infinite numbers or lone surrogates."""
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
         encoding = get_encoding(parser_context or {})
@@ -79,7 +74,7 @@ class JSONParser(parsers.JSONParser):
             raise ParseError("JSON parse error - nested too deeply.", code="parse_error") from None
         except (ValueError, LookupError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
             raise ParseError(f"JSON parse error - {exc}", code="parse_error") from None
-        problem = json_problem(data, settings.JSON_MAX_DEPTH)
+        problem = json_problem(data)
         if problem:
             raise ParseError(f"JSON parse error - {problem}.", code="parse_error")
         return data

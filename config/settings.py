@@ -180,9 +180,6 @@ DATABASE_UNAVAILABLE_RETRY_AFTER = 5
 # the service hold many megabytes per request.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
-# Nesting deeper than this is refused by the JSON parser (config/parsers.py) with a
-# 400: no request of this API nests beyond a handful of levels.
-JSON_MAX_DEPTH = 32
 
 # --- Cache --------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")

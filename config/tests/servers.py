@@ -61,10 +61,15 @@ def migrate(env: dict[str, str]) -> None:
 class Server:
     base: str
     process: subprocess.Popen[bytes]
+    stdout_path: Path
     stderr_path: Path
 
     def stderr(self) -> str:
         return self.stderr_path.read_text(errors="replace")
+
+    def console(self) -> str:
+        """Everything the process printed (logs go to stdout, Django's and Python's warnings to stderr)."""
+        return self.stdout_path.read_text(errors="replace") + self.stderr()
 
 
 @contextmanager
@@ -78,22 +83,22 @@ def running(env: dict[str, str], tmp: Path, *, gunicorn: bool = False) -> Iterat
         ]  # fmt: skip
     else:
         command = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"]
-    stderr_path = tmp / f"server-{port}.stderr"
-    with stderr_path.open("wb") as stderr:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
-    server = Server(f"http://127.0.0.1:{port}", process, stderr_path)
+    stdout_path, stderr_path = tmp / f"server-{port}.stdout", tmp / f"server-{port}.stderr"
+    with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=stdout, stderr=stderr)
+    server = Server(f"http://127.0.0.1:{port}", process, stdout_path, stderr_path)
     try:
         deadline = time.monotonic() + 60
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"the server exited: {server.stderr()[-2000:]}")
+                raise RuntimeError(f"the server exited: {server.console()[-2000:]}")
             try:
                 if Http(server.base).get("/health/live").status == 200:
                     break
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not start: {server.stderr()[-2000:]}")
+                raise RuntimeError(f"the server did not start: {server.console()[-2000:]}")
             time.sleep(0.2)
         yield server
     finally:

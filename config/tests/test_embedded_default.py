@@ -59,9 +59,9 @@ def test_make_run_starts_and_registers_without_a_warning(server: Server):
     )
     assert answer.status == 201
     deadline = time.monotonic() + 10
-    while "send_notification_emails" not in server.stderr() and time.monotonic() < deadline:
+    while "send_notification_emails" not in server.console() and time.monotonic() < deadline:
         time.sleep(0.1)  # the welcome mail's task ran, in-process, after the commit
-    log = server.stderr()
+    log = server.console()
     assert "send_notification_emails" in log
     assert "No directory at" not in log
     assert "No hostname was supplied" not in log
@@ -140,7 +140,7 @@ def test_threads_hammering_the_embedded_default_see_no_5xx(server: Server, workd
 
     assert errors == []
     server_errors = {kind: {s: n for s, n in counts.items() if s >= 500} for kind, counts in statuses.items()}
-    assert all(not found for found in server_errors.values()), (server_errors, server.stderr()[-4000:])
+    assert all(not found for found in server_errors.values()), (server_errors, server.console()[-4000:])
     for kind, ok in [("register", 201), ("login", 200), ("refresh", 200), ("notifications", 200)]:
         assert statuses[kind][ok] > 0, (kind, statuses[kind])
     assert statuses["read-all"][204] > 0
@@ -150,4 +150,4 @@ def test_threads_hammering_the_embedded_default_see_no_5xx(server: Server, workd
             "SELECT COUNT(*) FROM notifications_outboxevent WHERE published_at IS NOT NULL"
         ).fetchone()[0]
     assert published > 0
-    assert "database is locked" not in server.stderr()
+    assert "database is locked" not in server.console()

@@ -121,7 +121,7 @@ def test_the_service_answers_503_while_postgres_is_down_and_recovers_without_a_r
         assert Http(server.base).get("/health/ready").status == 200
         assert server.process.poll() is None  # the same process all along
 
-    log = server.stderr()
+    log = server.console()
     assert log.count("Database unavailable, answered 503") == len(down), log[-3000:]
     assert "Internal Server Error" not in log
     assert "Traceback" not in log
