@@ -185,8 +185,18 @@ def _send(client: Any, method: str, path: str, content_type: str, body: bytes) -
     return getattr(client, method)(path, body, content_type=content_type)
 
 
+def _provider_unavailable(response: Any) -> bool:
+    """A deliberate 503 (API.md: a provider that is not configured), not a failure to handle the body."""
+    if response.status_code != 503 or not response.get("Retry-After"):
+        return False
+    code = response.json().get("code")
+    return code not in (None, "server_error", "database_unavailable")
+
+
 @pytest.mark.parametrize("name", sorted(HOSTILE))
-def test_every_endpoint_answers_every_hostile_body_with_a_4xx(api, staff, name):
+def test_every_endpoint_answers_every_hostile_body_with_a_4xx(api, staff, name, settings):
+    # A configured Telegram login checks the body's signature; an unconfigured one answers 503 first.
+    settings.TELEGRAM_BOT_TOKEN = "123456:hostile-body-sweep"
     content_type, body = HOSTILE[name]
     endpoints = all_endpoints()
     assert any(e.is_api for e in endpoints)
@@ -199,7 +209,7 @@ def test_every_endpoint_answers_every_hostile_body_with_a_4xx(api, staff, name):
         client: Callable[..., Any] = staff if endpoint.is_admin else api
         for method in ("post",) if endpoint.is_admin else BODY_METHODS:
             response = _send(client, method, endpoint.path, content_type, body)
-            if response.status_code >= 500:
+            if response.status_code >= 500 and not _provider_unavailable(response):
                 failures.append(f"{method.upper()} {endpoint.path}: {response.status_code}")
             elif endpoint.is_api and response.get("Content-Type", "").startswith("application/json"):
                 data = response.json()
