@@ -8,7 +8,6 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
@@ -30,7 +29,6 @@ from .lockout import credentials_check, lockout_check, lockout_key, lockout_reco
 from .lockout import password_matches as password_matches
 
 logger = logging.getLogger(__name__)
-
 
 
 @dataclass(frozen=True)
