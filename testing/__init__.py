@@ -1,0 +1,1 @@
+"""Real servers on loopback for the fault drills, the schema fuzzing and the load runs."""
