@@ -388,6 +388,16 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_TIME_LIMIT = 120
 CELERY_TASK_SOFT_TIME_LIMIT = 100
 CELERY_TASK_ACKS_LATE = True
+# A task whose worker dies mid-run is run again elsewhere, not lost: a dead pool process requeues it at
+# once; a whole worker killed leaves it unacknowledged in Redis, handed out again after the visibility
+# timeout (longer than any task's countdown or retry backoff, 300 s at most here).
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1),
+    # kombu scans for such tasks every interval x throttle seconds (100 s by default): every 10 s here.
+    "unacked_restore_interval": 10,
+    "unacked_restore_throttle": 1,
+}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Periodic work; in the embedded default (no broker) a server thread runs it instead of beat.

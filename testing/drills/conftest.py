@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -18,4 +19,5 @@ def stack_folder() -> Iterator[Path]:
         pytest.fail("the drills need PostgreSQL and redis-server installed (.ci/run installs them)")
     folder = Path(tempfile.mkdtemp(prefix="drill-"))
     yield folder
-    shutil.rmtree(folder, ignore_errors=True)
+    if not os.environ.get("DRILL_KEEP"):  # DRILL_KEEP=1 leaves the logs for a look
+        shutil.rmtree(folder, ignore_errors=True)

@@ -23,7 +23,9 @@ class Load:
     def __post_init__(self) -> None:
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._workers = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(self.threads)]
+        self._workers = [
+            threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(self.threads)
+        ]
 
     def _run(self, index: int) -> None:
         n = index

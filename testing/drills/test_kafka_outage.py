@@ -24,7 +24,19 @@ TOPIC = "uploading_data"
 
 def _sql(stack: Stack, query: str) -> list[str]:
     result = subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-p", str(stack.postgres.port), "-U", "postgres", "-d", "service", "-Atc", query],
+        [
+            "psql",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(stack.postgres.port),
+            "-U",
+            "postgres",
+            "-d",
+            "service",
+            "-Atc",
+            query,
+        ],
         check=True,
         capture_output=True,
         text=True,
@@ -43,7 +55,11 @@ def _backlog(stack: Stack) -> int:
 def _consume(bootstrap: str, wanted: set[str], timeout: float = 30) -> Counter[str]:
     """Read the topic from the start until every wanted `event_id` came (or the time is up)."""
     consumer = KafkaConsumer(
-        TOPIC, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None, consumer_timeout_ms=1000
+        TOPIC,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        group_id=None,
+        consumer_timeout_ms=1000,
     )
     seen: Counter[str] = Counter()
     deadline = time.monotonic() + timeout
@@ -81,7 +97,9 @@ def test_kafka_outage_loses_no_event(stack_folder):
         for i in range(5):
             started = time.monotonic()
             service.register_and_login(f"late{i}")
-            reply = service.request("PATCH", "/api/v1/users/me", {"full_name": f"Renamed {i}"}, token=before[i])
+            reply = service.request(
+                "PATCH", "/api/v1/users/me", {"full_name": f"Renamed {i}"}, token=before[i]
+            )
             assert reply.status == 200, reply.body
             slowest = max(slowest, time.monotonic() - started)
         # The relay runs after commit in the worker, never in the request: the broker's absence costs nothing.

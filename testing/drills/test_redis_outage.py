@@ -28,7 +28,9 @@ def _read_me(tokens: list[str]):  # type: ignore[no-untyped-def]
 def _lock(service: Service, username: str) -> None:
     for _ in range(15):
         service.request("POST", "/api/v1/auth/login", {"username": username, "password": "not the password"})
-    reply = service.request("POST", "/api/v1/auth/login", {"username": username, "password": "a drill pass phrase"})
+    reply = service.request(
+        "POST", "/api/v1/auth/login", {"username": username, "password": "a drill pass phrase"}
+    )
     assert reply.status == 429, reply.body
 
 
@@ -67,7 +69,9 @@ def test_redis_outage_under_load(stack_folder, outage):
         # Back with its stale entries: the session revoked during the outage stays out, on every worker.
         for _ in range(40):
             assert service.request("GET", "/api/v1/users/me", token=doomed).status == 401
-        reply = service.request("POST", "/api/v1/auth/login", {"username": "locked", "password": "a drill pass phrase"})
+        reply = service.request(
+            "POST", "/api/v1/auth/login", {"username": "locked", "password": "a drill pass phrase"}
+        )
         assert reply.status == 429
 
         # Warm again: the same reads cost no SQL statement at all.
