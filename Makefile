@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 APPS := accounts config notifications profiles
 
-.PHONY: run test lint typecheck check migrate worker beat serve services-start services-stop clean
+.PHONY: run test drills fuzz load-smoke lint typecheck check migrate worker beat serve services-start services-stop clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,18 @@ serve: migrate
 ## test: the whole suite (SQLite and the in-process cache unless DATABASE_URL / REDIS_URL are set)
 test: $(VENV)/.dev
 	$(BIN)/pytest
+
+## drills: the fault drills, on real servers they start themselves (PostgreSQL, Redis, Kafka, Celery, gunicorn)
+drills: $(VENV)/.dev
+	$(BIN)/pytest testing/drills -m drill
+
+## fuzz: schemathesis against /api/schema/ on the real stack, as a user, as an admin, then session-ending calls
+fuzz: $(VENV)/.dev
+	$(BIN)/python -m testing.fuzz --max-examples $${FUZZ_EXAMPLES:-10}
+
+## load-smoke: a few seconds of the mixed load (benchmarks/load_mix.py without --smoke for the real figures)
+load-smoke: $(VENV)/.dev
+	$(BIN)/python benchmarks/load_mix.py --smoke
 
 ## lint: ruff; the import graph (no cycle; notifications imports no app above it); no app module over 600 lines
 lint: $(VENV)/.dev

@@ -307,6 +307,8 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "config.schema.strip_optional_slash",
+        "config.schema.document_errors",
+        "config.schema.link_created_resources",
     ],
 }
 

@@ -65,9 +65,10 @@ class Postgres:
         self.folder = folder
         self.port = port or free_port()
         self.log_statements = log_statements
-        self.bin = postgres_bin()
-        if self.bin is None:
+        found = postgres_bin()
+        if found is None:
             raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql)")
+        self.bin: Path = found
         self.data = folder / "pgdata"
         self.log = folder / "postgres.log"
 
@@ -435,20 +436,30 @@ class Reply:
 class Service:
     """The service under gunicorn, and a small JSON client for it (no keep-alive: sync workers close)."""
 
-    def __init__(self, base: str, process: LoggedProcess) -> None:
+    def __init__(self, base: str, process: LoggedProcess | None = None) -> None:
         self.base = base
         self.process = process
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.process.poll() is None
 
     def wait_ready(self, timeout: float = 40) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.process.process.poll() is not None:
+            if self.process is not None and self.process.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited:\n{self.process.log}")
             with suppress(OSError):
                 if self.request("GET", "/health/live", timeout=2).status == 200:
                     return
             time.sleep(0.1)
-        raise RuntimeError(f"the service did not answer in {timeout} s:\n{self.process.log}")
+        raise RuntimeError(
+            f"the service did not answer in {timeout} s:\n{self.process.log if self.process else ''}"
+        )
 
     def request(
         self,

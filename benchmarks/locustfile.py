@@ -1,0 +1,108 @@
+"""The mixed workload of `benchmarks/load_mix.py`, for locust (headless, FastHttpUser).
+
+Weights, of all requests: login 5 %, refresh 10 %, `/users/me` 40 %, LLM settings read 20 %,
+notifications list 10 %, chat-session create 10 %, document upload 5 %. Each simulated user logs in
+once as one of the accounts `load_mix.py` created (`LOAD_USERS`, `LOAD_PASSWORD`) and keeps its pair;
+a later login or refresh replaces it, as a client would. The request rate is set by `LOAD_RATE`
+(requests per second, all users together; 0 for unpaced).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import uuid
+
+from locust import FastHttpUser, constant, constant_throughput, task
+
+USERNAMES = os.environ.get("LOAD_USERS", "").split(",")
+PASSWORD = os.environ.get("LOAD_PASSWORD", "")
+RATE = float(os.environ.get("LOAD_RATE", "40"))
+CLIENTS = int(os.environ.get("LOAD_CLIENTS", "20"))
+_accounts = itertools.cycle(USERNAMES)
+RESUME = b"Ten years of Python and Django; PostgreSQL, Redis, Kafka, Celery.\n" * 20
+BOUNDARY = "load-mix-boundary-7f3a"
+# The multipart body is built once, by hand: FastHttpUser sends bytes, and the upload is always the same.
+UPLOAD = (
+    (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="title"\r\n\r\nLoad\r\n'
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="resume.txt"\r\n'
+        "Content-Type: text/plain\r\n\r\n"
+    ).encode()
+    + RESUME
+    + f"\r\n--{BOUNDARY}--\r\n".encode()
+)
+
+
+class PlatformClient(FastHttpUser):
+    # LOAD_RATE=0: as fast as each client can go (the scaling runs).
+    wait_time = constant_throughput(RATE / CLIENTS) if RATE > 0 else constant(0)
+
+    def on_start(self) -> None:
+        self.username = next(_accounts)
+        self._login(name="setup: login")
+
+    def _login(self, name: str) -> None:
+        with self.client.post(
+            "/api/v1/auth/login",
+            json={"username": self.username, "password": PASSWORD},
+            name=name,
+            catch_response=True,
+        ) as response:
+            if response.status_code != 200:
+                response.failure(f"login {response.status_code}")
+                return
+            body = response.json()
+            self.access, self.refresh = body["access"], body["refresh"]
+
+    @property
+    def bearer(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access}"}
+
+    @task(5)
+    def login(self) -> None:
+        self._login(name="POST /auth/login")
+
+    @task(10)
+    def refresh_pair(self) -> None:
+        with self.client.post(
+            "/api/v1/auth/refresh",
+            json={"refresh": self.refresh},
+            name="POST /auth/refresh",
+            catch_response=True,
+        ) as response:
+            if response.status_code != 200:
+                response.failure(f"refresh {response.status_code}")
+                return
+            body = response.json()
+            self.access, self.refresh = body["access"], body["refresh"]
+
+    @task(40)
+    def me(self) -> None:
+        self.client.get("/api/v1/users/me", headers=self.bearer, name="GET /users/me")
+
+    @task(20)
+    def llm_settings(self) -> None:
+        self.client.get("/api/v1/profile/llm-settings", headers=self.bearer, name="GET /profile/llm-settings")
+
+    @task(10)
+    def notifications(self) -> None:
+        self.client.get("/api/v1/notifications", headers=self.bearer, name="GET /notifications")
+
+    @task(10)
+    def chat_session(self) -> None:
+        self.client.post(
+            "/api/v1/chat-sessions",
+            json={"external_id": uuid.uuid4().hex, "title": "Load"},
+            headers=self.bearer,
+            name="POST /chat-sessions",
+        )
+
+    @task(5)
+    def upload(self) -> None:
+        self.client.post(
+            "/api/v1/resumes",
+            data=UPLOAD,
+            headers={**self.bearer, "Content-Type": f"multipart/form-data; boundary={BOUNDARY}"},
+            name="POST /resumes",
+        )
