@@ -60,6 +60,13 @@ def document_errors(result: dict[str, Any], generator: Any, request: Any, public
             if method not in {"get", "post", "put", "patch", "delete"}:
                 continue
             responses = operation.setdefault("responses", {})
+            for status_code, answer in responses.items():
+                # An error a view documents by its description alone (a 502, say) has the shared body.
+                if status_code[0] in "45" and "content" not in answer:
+                    name = "ValidationError" if status_code == "400" else "Error"
+                    answer["content"] = {
+                        "application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}
+                    }
             for status_code, description in ERROR_STATUSES.items():
                 if status_code in responses:
                     continue

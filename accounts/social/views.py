@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils.decorators import decorator_from_middleware
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -64,7 +64,15 @@ class SocialLoginView(APIView):
 class YandexLoginView(SocialLoginView):
     """`{access_token}` from Yandex, or `{code, redirect_uri}` to exchange with the app's secret."""
 
-    @extend_schema(request=YandexLoginSerializer, responses={200: TokenPairSerializer})
+    @extend_schema(
+        request=YandexLoginSerializer,
+        responses={
+            200: TokenPairSerializer,
+            502: OpenApiResponse(
+                description="Yandex could not be reached or answered garbage: `provider_unavailable`."
+            ),
+        },
+    )
     def post(self, request: Request) -> Response:
         serializer = YandexLoginSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
