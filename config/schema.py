@@ -48,6 +48,11 @@ VALIDATION_ERROR_SCHEMA = {"type": "object", "additionalProperties": True}
 RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}}
 
 
+def _error_content(status_code: str) -> dict[str, Any]:
+    name = "ValidationError" if status_code == "400" else "Error"
+    return {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}
+
+
 def document_errors(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
     """Add the shared error answers to every API operation that does not document its own."""
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
@@ -60,21 +65,14 @@ def document_errors(result: dict[str, Any], generator: Any, request: Any, public
             if method not in {"get", "post", "put", "patch", "delete"}:
                 continue
             responses = operation.setdefault("responses", {})
-            for status_code, answer in responses.items():
+            for status_code, documented in responses.items():
                 # An error a view documents by its description alone (a 502, say) has the shared body.
-                if status_code[0] in "45" and "content" not in answer:
-                    name = "ValidationError" if status_code == "400" else "Error"
-                    answer["content"] = {
-                        "application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}
-                    }
+                if status_code[0] in "45" and "content" not in documented:
+                    documented["content"] = _error_content(status_code)
             for status_code, description in ERROR_STATUSES.items():
                 if status_code in responses:
                     continue
-                name = "ValidationError" if status_code == "400" else "Error"
-                answer: dict[str, Any] = {
-                    "description": description,
-                    "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}},
-                }
+                answer: dict[str, Any] = {"description": description, "content": _error_content(status_code)}
                 if status_code in {"429", "503"}:
                     answer["headers"] = RETRY_AFTER
                 responses[status_code] = answer
