@@ -131,6 +131,7 @@ def main() -> int:
         options.duration, options.clients, options.rate = 5, 4, 20
 
     folder = Path(tempfile.mkdtemp(prefix="load-"))
+    folder.chmod(0o755)  # PostgreSQL's data folder inside must be reachable by the postgres user
     with running_stack(folder / "stack", extra_env={"DEBUG": "false"}) as stack:
         stack.celery_worker(name="load", concurrency=1)
         runs = [1, 2] if options.scaling else [options.workers]
