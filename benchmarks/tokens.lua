@@ -1,19 +1,35 @@
 -- wrk script for benchmarks/hot_path.py.
--- Every request is a GET of the URL's path with `Authorization: Bearer $BENCH_TOKEN`
--- (built once per thread); done() prints one line "BENCH_JSON {...}" for the script to parse.
+-- Every request is a GET of the URL's path with `Authorization: Bearer <token>`, the tokens
+-- read from the file named by $BENCH_TOKENS (one a line) and used in turn, each thread
+-- starting at its own offset. done() prints one line "BENCH_JSON {...}" for the script.
 
-local req
+local reqs = {}
+local counter = 1
+local threads = 0
+
+function setup(thread)
+  thread:set("tid", threads)
+  threads = threads + 1
+end
 
 function init(args)
-  local token = os.getenv("BENCH_TOKEN")
-  if token == nil or token == "" then
-    error("BENCH_TOKEN is not set")
+  local path = os.getenv("BENCH_TOKENS")
+  if path == nil or path == "" then
+    error("BENCH_TOKENS is not set")
   end
-  req = wrk.format("GET", nil, { ["Authorization"] = "Bearer " .. token })
+  for line in io.lines(path) do
+    if #line > 0 then
+      reqs[#reqs + 1] = wrk.format("GET", nil, { ["Authorization"] = "Bearer " .. line })
+    end
+  end
+  assert(#reqs > 0, "no tokens")
+  counter = ((tid or 0) * math.floor(#reqs / 2 + 1)) % #reqs + 1
 end
 
 function request()
-  return req
+  local r = reqs[counter]
+  counter = counter % #reqs + 1
+  return r
 end
 
 function done(summary, latency, requests)
