@@ -4,6 +4,9 @@ SimpleJWT alone trusts an access token until its `exp`; here every request
 also checks that the token's session is live and its user active, through
 the read-through cache (`accounts.cache`), so logout, revocation,
 deactivation and deletion take effect on the very next request.
+
+`bearer_principal` is that check on its own: DRF's authentication class below
+and the lean views (`accounts.lean`) both call it, so they cannot drift apart.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 
 from . import services
 from .cache import Principal, load_auth_state
-from .tokens import SessionAccessToken
+from .tokens import AccessClaims, access_claims
 
 
 def principal(request: Request) -> Principal:
@@ -28,38 +31,48 @@ def principal(request: Request) -> Principal:
     return user
 
 
+def _invalid() -> exceptions.AuthenticationFailed:
+    return exceptions.AuthenticationFailed("Token is invalid or expired.", code="token_not_valid")
+
+
+def verified_claims(raw_token: str) -> AccessClaims:
+    """The token's claims, or 401 `token_not_valid`."""
+    try:
+        return access_claims(raw_token)
+    except TokenError:
+        raise _invalid() from None
+
+
+def session_principal(claims: AccessClaims) -> Principal:
+    """The caller if the token's session is live and its user may sign in, else 401 `session_revoked`."""
+    state = load_auth_state(session_id=claims.session_id, user_id=claims.user_id)
+    if not services.session_is_live(state, claims.user_id):
+        raise exceptions.AuthenticationFailed("The session has ended.", code="session_revoked")
+    if state.needs_touch and settings.SESSION_TOUCH_SECONDS:
+        services.session_touch(session_id=claims.session_id)
+    assert state.principal is not None
+    return state.principal
+
+
+def bearer_principal(raw_token: str) -> Principal:
+    return session_principal(verified_claims(raw_token))
+
+
 class SessionJWTAuthentication(JWTAuthentication):
     www_authenticate_realm = "api"
 
-    def authenticate(self, request: Request) -> tuple[Principal, SessionAccessToken] | None:  # type: ignore[override]
+    def authenticate(self, request: Request) -> tuple[Principal, AccessClaims] | None:  # type: ignore[override]
         header = self.get_header(request)
         if header is None:
             return None
         raw_token = self.get_raw_token(header)
         if raw_token is None:
             return None
-        token = self.get_validated_token(raw_token)
-        return self.get_user(token), token
+        claims = verified_claims(raw_token.decode("latin-1"))
+        return session_principal(claims), claims
 
-    def get_validated_token(self, raw_token: bytes) -> SessionAccessToken:  # type: ignore[override]
-        try:
-            token = SessionAccessToken(raw_token)  # type: ignore[arg-type]
-        except TokenError:
-            raise self._invalid() from None
-        if "sid" not in token or "sub" not in token:
-            raise self._invalid()
-        return token
-
-    @staticmethod
-    def _invalid() -> exceptions.AuthenticationFailed:
-        return exceptions.AuthenticationFailed("Token is invalid or expired.", code="token_not_valid")
+    def get_validated_token(self, raw_token: bytes) -> Any:
+        return verified_claims(raw_token.decode("latin-1"))
 
     def get_user(self, validated_token: Any) -> Principal:  # type: ignore[override]
-        session_id, user_id = str(validated_token["sid"]), str(validated_token["sub"])
-        state = load_auth_state(session_id=session_id, user_id=user_id)
-        if not services.session_is_live(state, user_id):
-            raise exceptions.AuthenticationFailed("The session has ended.", code="session_revoked")
-        if state.needs_touch and settings.SESSION_TOUCH_SECONDS:
-            services.session_touch(session_id=session_id)
-        assert state.principal is not None
-        return state.principal
+        return session_principal(validated_token)

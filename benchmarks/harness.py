@@ -129,7 +129,12 @@ class Gunicorn:
         ]  # fmt: skip
         with self.log_path.open("wb") as out:
             self.process = subprocess.Popen(
-                command, cwd=self.chdir, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                command,
+                cwd=self.chdir,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

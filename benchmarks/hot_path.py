@@ -82,16 +82,22 @@ def ensure_project_python() -> None:
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=3, help="service, stock, floor: this many times (3)")
     parser.add_argument("--duration", type=int, default=10, help="seconds of measured load per run (10)")
-    parser.add_argument("--warmup", type=int, default=2, help="seconds of unmeasured load before each run (2)")
+    parser.add_argument(
+        "--warmup", type=int, default=2, help="seconds of unmeasured load before each run (2)"
+    )
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (16)")
     parser.add_argument("--wrk-threads", type=int, default=2, help="wrk threads (2)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers per server (2)")
     parser.add_argument("--users", type=int, default=10, help="users (tokens) per side, rotated by wrk (10)")
     parser.add_argument("--logins", type=int, default=20, help="timed logins (20)")
-    parser.add_argument("--skip", choices=["stock", "floor"], action="append", default=[], help="leave one out")
+    parser.add_argument(
+        "--skip", choices=["stock", "floor"], action="append", default=[], help="leave one out"
+    )
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="then N in-process requests")
     parser.add_argument("--out", type=Path, help="also write the JSON result here")
     args = parser.parse_args()
@@ -207,7 +213,9 @@ def stock_token(base: str, user: BenchUser) -> str:
     status, answer = http("POST", base + STOCK_REGISTER_PATH, body)
     if status != 201:
         fail(f"stock register {user.username}: {status} {answer}")
-    status, answer = http("POST", base + STOCK_LOGIN_PATH, {"username": user.username, "password": user.password})
+    status, answer = http(
+        "POST", base + STOCK_LOGIN_PATH, {"username": user.username, "password": user.password}
+    )
     if status != 200:
         fail(f"stock login {user.username}: {status} {answer}")
     return str(answer["access"])
@@ -293,13 +301,17 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def table(result: dict[str, Any]) -> str:
     def rps(side: str) -> str:
         summary = result["runs"].get(side)
-        return "–".join(f"{v:,}" for v in (min(summary["rps_rounds"]), max(summary["rps_rounds"]))) if summary else ""
+        return (
+            "-".join(f"{v:,}" for v in (min(summary["rps_rounds"]), max(summary["rps_rounds"])))
+            if summary
+            else ""
+        )
 
     def mark(value: float | None, goal: float, at_most: bool = False) -> str:
         if value is None:
             return "not measured"
         ok = value <= goal if at_most else value >= goal
-        return f"**{value:.2f}×**" + (" ✔" if ok else " ✘")
+        return f"**{value:.2f}x**" + (" (met)" if ok else " (missed)")
 
     ratios = result["ratios"]
     non_2xx = {side: s["non_2xx"] + s["socket_errors"] for side, s in result["runs"].items()}
@@ -307,12 +319,12 @@ def table(result: dict[str, Any]) -> str:
         "| | service | anchor | ratio | goal |",
         "|---|---|---|---|---|",
         f"| `GET /users/me` vs stock `GET /auth/users/me/` | {rps('service')} req/s | {rps('stock')} req/s "
-        f"| {mark(ratios['stock'], GOALS['stock'])} | ≥ {GOALS['stock']}× |",
+        f"| {mark(ratios['stock'], GOALS['stock'])} | >= {GOALS['stock']}x |",
         f"| `GET /users/me` vs the bare view `/floor/` | | {rps('floor')} req/s "
-        f"| {mark(ratios['floor'], GOALS['floor'])} | ≥ {GOALS['floor']}× |",
+        f"| {mark(ratios['floor'], GOALS['floor'])} | >= {GOALS['floor']}x |",
         f"| login median vs one bcrypt_sha256 verify | {result['login']['login_median_ms']} ms "
         f"| {result['login']['verify_median_ms']} ms | {mark(ratios['login'], GOALS['login'], at_most=True)} "
-        f"| ≤ {GOALS['login']}× |",
+        f"| <= {GOALS['login']}x |",
         f"| non-2xx + socket errors | {non_2xx.get('service', 0)} "
         f"| {sum(v for k, v in non_2xx.items() if k != 'service')} | | 0 |",
     ]
@@ -322,7 +334,7 @@ def table(result: dict[str, Any]) -> str:
 # --- Main --------------------------------------------------------------------
 
 
-def main() -> None:  # noqa: C901, PLR0915  (one linear script: set up, measure, tear down)
+def main() -> None:
     args = parse_args()
     check_environment()
     ensure_project_python()
@@ -358,7 +370,9 @@ def main() -> None:  # noqa: C901, PLR0915  (one linear script: set up, measure,
         migrate(ROOT, base_env)
         wants_stock = not ({"stock", "floor"} <= set(args.skip))
         stock_env = {
-            k: v for k, v in base_env.items() if k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"}
+            k: v
+            for k, v in base_env.items()
+            if k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"}
         }
         if wants_stock:
             stock_env["STOCK_DATABASE_URL"] = create_stock_database(database_url)
@@ -370,7 +384,9 @@ def main() -> None:  # noqa: C901, PLR0915  (one linear script: set up, measure,
         create_service_users(created_users)
         service = Gunicorn("service", "config.wsgi", ROOT, base_env, work_dir, "/health/live", args.workers)
         servers.append(service)
-        stock = Gunicorn("stock", "stockproject.wsgi", STOCK_DIR, stock_env, work_dir, FLOOR_PATH, args.workers)
+        stock = Gunicorn(
+            "stock", "stockproject.wsgi", STOCK_DIR, stock_env, work_dir, FLOOR_PATH, args.workers
+        )
         if wants_stock:
             servers.append(stock)
         for server in servers:
@@ -389,11 +405,21 @@ def main() -> None:  # noqa: C901, PLR0915  (one linear script: set up, measure,
         log(f"login median {login_ms} ms, {get_hasher().algorithm} verify median {verify_ms} ms")
 
         tokens = [service_login(service.base, user) for user in service_users]
-        targets = [("service", service, service.base + ME_PATH, write_tokens(work_dir / "service.tokens", service.base, ME_PATH, tokens))]
+        targets = [
+            (
+                "service",
+                service,
+                service.base + ME_PATH,
+                write_tokens(work_dir / "service.tokens", service.base, ME_PATH, tokens),
+            )
+        ]
         if wants_stock:
             log(f"stock project: registering and logging in {args.users} users (PBKDF2, slow on purpose)")
             stock_tokens = write_tokens(
-                work_dir / "stock.tokens", stock.base, STOCK_ME_PATH, [stock_token(stock.base, u) for u in stock_users]
+                work_dir / "stock.tokens",
+                stock.base,
+                STOCK_ME_PATH,
+                [stock_token(stock.base, u) for u in stock_users],
             )
             if "stock" not in args.skip:
                 targets.append(("stock", stock, stock.base + STOCK_ME_PATH, stock_tokens))
@@ -413,7 +439,11 @@ def main() -> None:  # noqa: C901, PLR0915  (one linear script: set up, measure,
                 "floor": median_ratio(runs["service"], runs["floor"]) if "floor" in runs else None,
                 "login": round(login_ms / verify_ms, 2),
             },
-            "login": {"login_median_ms": login_ms, "verify_median_ms": verify_ms, "hasher": get_hasher().algorithm},
+            "login": {
+                "login_median_ms": login_ms,
+                "verify_median_ms": verify_ms,
+                "hasher": get_hasher().algorithm,
+            },
             "machine": {
                 "before": load_before,
                 "after": uptime(),
@@ -425,7 +455,9 @@ def main() -> None:  # noqa: C901, PLR0915  (one linear script: set up, measure,
                     if r.get("cpu", {}).get("other_processes_cpu_pct", 0) > NOISE_PCT
                 ),
                 "other_processes_cpu_pct": [
-                    r.get("cpu", {}).get("other_processes_cpu_pct") for side_runs in runs.values() for r in side_runs
+                    r.get("cpu", {}).get("other_processes_cpu_pct")
+                    for side_runs in runs.values()
+                    for r in side_runs
                 ],
             },
             "settings": {
@@ -465,8 +497,10 @@ def main() -> None:  # noqa: C901, PLR0915  (one linear script: set up, measure,
     if args.out:
         args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(table(result))
-    print(f"\nmachine: before {result['machine']['before']}; after {result['machine']['after']}; "
-          f"{result['machine']['noisy_runs']} noisy runs")
+    print(
+        f"\nmachine: before {result['machine']['before']}; after {result['machine']['after']}; "
+        f"{result['machine']['noisy_runs']} noisy runs"
+    )
     print(json.dumps({k: result[k] for k in ("ratios", "runs")}, indent=1))
 
 

@@ -273,6 +273,11 @@ SIMPLE_JWT = {
     "UPDATE_LAST_LOGIN": False,
 }
 
+# --- Hot path (accounts.cache, accounts.tokens, accounts.lean) -----------------
+# How long a cached *live* session state is trusted: the bound within which a
+# revocation whose cache write was lost (a Redis hiccup) still reaches every worker.
+SESSION_STATE_TTL = env_int("SESSION_STATE_TTL", 30, minimum=1)
+
 # --- REST framework -----------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.SessionJWTAuthentication"],
