@@ -209,21 +209,24 @@ class _RawReader:
         }
 
 
-_readers: dict[int, _RawReader | None] = {}
+_reader_for: list[Any] = [None, None]  # [the CACHES setting it was made for, the raw reader or None]
 
 
 def _reader() -> _RawReader | None:
-    """The raw reader for the current default cache; None for a backend other than django-redis'."""
-    backend = caches["default"]
-    key = id(backend)
-    if key not in _readers:
+    """The raw reader for the default cache; None for a backend other than django-redis' default client.
+
+    Keyed on the CACHES setting, not the backend object: Django gives each
+    thread a backend object of its own, and the reader keeps a connection per thread.
+    """
+    config = settings.CACHES
+    if _reader_for[0] is not config:  # first use, or the settings changed (tests)
         from django_redis.cache import RedisCache
         from django_redis.client import DefaultClient
 
+        backend = caches["default"]
         usable = isinstance(backend, RedisCache) and type(backend.client) is DefaultClient
-        _readers.clear()  # settings changed (tests): the old backend is gone
-        _readers[key] = _RawReader(backend) if usable else None
-    return _readers[key]
+        _reader_for[:] = [config, _RawReader(backend) if usable else None]
+    return _reader_for[1]  # type: ignore[no-any-return]
 
 
 def read_keys(keys: list[str]) -> Any:

@@ -182,6 +182,10 @@ def access_claims(raw: str) -> AccessClaims:
     return claims
 
 
+def verified_token_count() -> int:
+    return len(_verified)
+
+
 def forget_verified_tokens() -> None:
     with _verified_lock:
         _verified.clear()

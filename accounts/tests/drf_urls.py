@@ -1,0 +1,15 @@
+"""The project's URLs with `/users/me` and `/auth/verify` served by their plain DRF views.
+
+`test_lean.py` answers each request through both URLconfs and compares.
+"""
+
+from django.urls import include, path, re_path
+
+from accounts import views
+from config.urls import urlpatterns as project_urlpatterns
+
+urlpatterns = [
+    re_path(r"^api/v1/users/me/?$", views.MeView.as_view(), name="me"),
+    re_path(r"^api/v1/auth/verify/?$", views.VerifyView.as_view(), name="verify"),
+    path("", include(project_urlpatterns)),
+]
