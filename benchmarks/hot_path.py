@@ -328,6 +328,14 @@ def table(result: dict[str, Any]) -> str:
         f"| non-2xx + socket errors | {non_2xx.get('service', 0)} "
         f"| {sum(v for k, v in non_2xx.items() if k != 'service')} | | 0 |",
     ]
+    # On a shared machine, CPU per request moves less than requests/s: the same comparison in CPU.
+    cpu = {side: s["gunicorn_cpu_ms_per_request_median"] for side, s in result["runs"].items()}
+    for side in ("stock", "floor"):
+        if side in cpu and cpu.get("service"):
+            lines.append(
+                f"| gunicorn CPU per request, vs {side} | {cpu['service']} ms | {cpu[side]} ms "
+                f"| {cpu[side] / cpu['service']:.2f}x by CPU | |"
+            )
     return "\n".join(lines)
 
 
