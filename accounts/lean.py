@@ -29,8 +29,9 @@ Another read joins by writing its handler and routing through `lean_view`:
 
     endpoint("profile/llm-settings", lean_view(views.LLMSettingsView, get=_llm_settings), ...)
 
-A handler must answer exactly what the DRF view's GET answers (the test of
-that endpoint compares the two), and it must not write.
+A handler must answer exactly what the DRF view answers (the endpoint's test
+compares the two, as `test_lean.py` does), and it reads: the only write on
+the way is the authentication's own `last_used_at` touch.
 """
 
 from __future__ import annotations
