@@ -49,6 +49,8 @@ def main() -> None:
     import django
 
     django.setup()
+    from django.conf import settings
+    from django.core.cache import cache
     from django.core.handlers.wsgi import WSGIHandler
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -140,6 +142,24 @@ def main() -> None:
             print(
                 f"{name:<16} {median:>11.1f} {before - median:>8.1f}   {', '.join(f'{v:.0f}' for v in values)}"
             )
+        # Issue 9's bound: a live session state expires every SESSION_STATE_TTL seconds, and the
+        # next request refills it from the database. What one such request costs over a warm one:
+        session_key = f"auth:s:{pair.session_id}"
+        warm_us: list[float] = []
+        refill_us: list[float] = []
+        for _ in range(args.rounds * 40):
+            for expired, samples in ((False, warm_us), (True, refill_us)):
+                if expired:
+                    cache.delete(session_key)
+                start = time.perf_counter()
+                call()
+                samples.append((time.perf_counter() - start) * 1e6)
+        extra = statistics.median(refill_us) - statistics.median(warm_us)
+        print(
+            f"\na request that refills an expired live session state: +{extra:.0f} µs over a warm one "
+            f"(medians of {len(refill_us)}); once per live session every SESSION_STATE_TTL "
+            f"({settings.SESSION_STATE_TTL} s): +{extra / settings.SESSION_STATE_TTL:.1f} µs per second of a session in use"
+        )
         print(f"\nmachine: {Path('/proc/loadavg').read_text().split()[:3]} (load averages 1, 5, 15 min)")
     finally:
         User.objects.filter(id=user.id).delete()
