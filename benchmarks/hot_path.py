@@ -98,6 +98,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--skip", choices=["stock", "floor"], action="append", default=[], help="leave one out"
     )
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        metavar="DIR",
+        help="also load GET /users/me of another checkout (e.g. a `git worktree` of an older commit), "
+        "served the same way on the same database: the gain of a change, interleaved",
+    )
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="then N in-process requests")
     parser.add_argument("--out", type=Path, help="also write the JSON result here")
     args = parser.parse_args()
@@ -328,9 +335,13 @@ def table(result: dict[str, Any]) -> str:
         f"| non-2xx + socket errors | {non_2xx.get('service', 0)} "
         f"| {sum(v for k, v in non_2xx.items() if k != 'service')} | | 0 |",
     ]
+    if ratios.get("compare"):
+        lines.append(
+            f"| `GET /users/me` vs the same of --compare | | {rps('compare')} req/s | **{ratios['compare']:.2f}x** | |"
+        )
     # On a shared machine, CPU per request moves less than requests/s: the same comparison in CPU.
     cpu = {side: s["gunicorn_cpu_ms_per_request_median"] for side, s in result["runs"].items()}
-    for side in ("stock", "floor"):
+    for side in ("stock", "floor", "compare"):
         if side in cpu and cpu.get("service"):
             lines.append(
                 f"| gunicorn CPU per request, vs {side} | {cpu['service']} ms | {cpu[side]} ms "
@@ -373,7 +384,13 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        base_env = {**os.environ, "PYTHONUNBUFFERED": "1", "CONN_MAX_AGE": CONN_MAX_AGE}
+        # SECRET_KEY given explicitly: a --compare checkout must accept the same tokens.
+        base_env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "CONN_MAX_AGE": CONN_MAX_AGE,
+            "SECRET_KEY": settings.SECRET_KEY,
+        }
         log("service: manage.py migrate")
         migrate(ROOT, base_env)
         wants_stock = not ({"stock", "floor"} <= set(args.skip))
@@ -397,6 +414,17 @@ def main() -> None:
         )
         if wants_stock:
             servers.append(stock)
+        if args.compare:
+            other = Gunicorn(
+                "compare",
+                "config.wsgi",
+                args.compare.resolve(),
+                base_env,
+                work_dir,
+                "/health/live",
+                args.workers,
+            )
+            servers.append(other)
         for server in servers:
             server.start()
 
@@ -421,6 +449,8 @@ def main() -> None:
                 write_tokens(work_dir / "service.tokens", service.base, ME_PATH, tokens),
             )
         ]
+        if args.compare:  # the same users, sessions and tokens: one database, one key
+            targets.append(("compare", other, other.base + ME_PATH, targets[0][3]))
         if wants_stock:
             log(f"stock project: registering and logging in {args.users} users (PBKDF2, slow on purpose)")
             stock_tokens = write_tokens(
@@ -445,6 +475,7 @@ def main() -> None:
             "ratios": {
                 "stock": median_ratio(runs["service"], runs["stock"]) if "stock" in runs else None,
                 "floor": median_ratio(runs["service"], runs["floor"]) if "floor" in runs else None,
+                "compare": median_ratio(runs["service"], runs["compare"]) if "compare" in runs else None,
                 "login": round(login_ms / verify_ms, 2),
             },
             "login": {
