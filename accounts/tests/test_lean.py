@@ -36,9 +36,16 @@ def both(call: Any) -> tuple[Any, Any]:
     return lean_response, drf_response
 
 
+#: Headers whose value is new on every response (both must still carry them).
+PER_REQUEST_HEADERS = {"X-Request-ID"}
+
+
 def same(lean_response: Any, drf_response: Any) -> None:
     assert lean_response.status_code == drf_response.status_code
-    assert dict(lean_response.headers) == dict(drf_response.headers)
+    lean_headers, drf_headers = dict(lean_response.headers), dict(drf_response.headers)
+    for name in PER_REQUEST_HEADERS & (set(lean_headers) | set(drf_headers)):
+        assert lean_headers.pop(name) and drf_headers.pop(name)
+    assert lean_headers == drf_headers
     assert lean_response.content == drf_response.content
 
 
