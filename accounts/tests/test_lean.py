@@ -44,7 +44,8 @@ def same(lean_response: Any, drf_response: Any) -> None:
     assert lean_response.status_code == drf_response.status_code
     lean_headers, drf_headers = dict(lean_response.headers), dict(drf_response.headers)
     for name in PER_REQUEST_HEADERS & (set(lean_headers) | set(drf_headers)):
-        assert lean_headers.pop(name) and drf_headers.pop(name)
+        assert lean_headers.pop(name)
+        assert drf_headers.pop(name)
     assert lean_headers == drf_headers
     assert lean_response.content == drf_response.content
 
