@@ -5,11 +5,11 @@
 
 from django.urls import include, path, re_path
 
-from accounts import views
+from accounts import lean, views
 from config.urls import urlpatterns as project_urlpatterns
 
 urlpatterns = [
-    re_path(r"^api/v1/users/me/?$", views.MeView.as_view(), name="me"),
+    re_path(r"^api/v1/users/me/?$", views.MeViewSet.as_view(lean.ME_ACTIONS), name="me"),
     re_path(r"^api/v1/auth/verify/?$", views.VerifyView.as_view(), name="verify"),
     path("", include(project_urlpatterns)),
 ]

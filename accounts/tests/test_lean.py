@@ -78,9 +78,9 @@ def test_me_is_answered_by_the_lean_path(auth_client, monkeypatch):
     """With the DRF view's GET broken, the lean route still answers: DRF's cycle is not run."""
 
     def broken(self: Any, request: Any) -> Any:
-        raise AssertionError("DRF's MeView.get ran")
+        raise AssertionError("DRF's MeViewSet.retrieve ran")
 
-    monkeypatch.setattr(views.MeView, "get", broken)
+    monkeypatch.setattr(views.MeViewSet, "retrieve", broken)
 
     response = auth_client.get(ME)
 
@@ -244,7 +244,7 @@ def test_the_schema_documents_the_lean_endpoints_as_their_drf_views():
 
 
 def test_a_lean_view_keeps_the_drf_views_attributes():
-    assert lean.me_view.cls is views.MeView  # type: ignore[attr-defined]
+    assert lean.me_view.cls is views.MeViewSet  # type: ignore[attr-defined]
     assert lean.verify_view.csrf_exempt is True  # type: ignore[attr-defined]
 
 
