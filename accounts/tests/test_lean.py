@@ -64,6 +64,7 @@ def test_me_is_the_drf_views_answer_byte_for_byte(auth_client):
     same(lean_response, drf_response)
     assert lean_response["Content-Type"] == "application/json"
     assert lean_response["Allow"] == "GET, PATCH, DELETE, HEAD, OPTIONS"
+    assert "no-store" in lean_response["Cache-Control"]  # API.md: personal data; the API-wide middleware's
 
 
 def test_me_is_the_serializers_answer(auth_client, user):
@@ -160,6 +161,7 @@ def test_verify_is_the_drf_views_answer_and_the_serializers(auth_client):
 
     assert lean_response.status_code == 200
     same(lean_response, drf_response)
+    assert "no-store" in lean_response["Cache-Control"]
     body = lean_response.json()
     assert lean_response.content == rendered(VerifiedSerializer(body).data)
     assert body["session_id"] == auth_client.tokens["session_id"]
