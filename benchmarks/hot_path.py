@@ -390,6 +390,8 @@ def main() -> None:
             "PYTHONUNBUFFERED": "1",
             "CONN_MAX_AGE": CONN_MAX_AGE,
             "SECRET_KEY": settings.SECRET_KEY,
+            # gunicorn.conf.py (read from the checkout) logs every request; the stock project logs none.
+            "GUNICORN_ACCESS_LOG": "",
         }
         log("service: manage.py migrate")
         migrate(ROOT, base_env)
