@@ -353,7 +353,7 @@ class Stack:
             text=True,
         )
 
-    def gunicorn(self, *, workers: int = 2, **env: str) -> Service:
+    def gunicorn(self, *, workers: int = 2, threads: int = 1, **env: str) -> Service:
         port = free_port()
         process = LoggedProcess(
             [
@@ -365,6 +365,8 @@ class Stack:
                 f"127.0.0.1:{port}",
                 "--workers",
                 str(workers),
+                "--threads",  # more than 1: gunicorn's gthread worker, as GUNICORN_THREADS sets in production
+                str(threads),
                 "--timeout",
                 "60",
                 "--graceful-timeout",
