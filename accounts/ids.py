@@ -1,13 +1,5 @@
-"""The type of the ids services take.
+"""The type of the ids services take: `config.ids.Id`, named here for the accounts services."""
 
-A UUID, or its text: ids arrive as URL segments, token claims and task
-arguments (text) as often as from model instances (UUID). The database
-lookup accepts both; a malformed one is the domain's `NotFound`.
-"""
+from config.ids import Id
 
-from __future__ import annotations
-
-from typing import TypeAlias
-from uuid import UUID
-
-Id: TypeAlias = UUID | str
+__all__ = ["Id"]

@@ -29,6 +29,7 @@ from django.utils import timezone
 from config.after_commit import enqueue_after_commit
 from config.caching import FAILED, safe_call
 from config.errors import NotFound, ServiceError
+from config.ids import Id
 
 from .models import EMAIL_BY_DEFAULT, Broadcast, Kind, Notification, NotificationPreference, OutboxEvent
 
@@ -83,11 +84,11 @@ def outbox_relay_after_commit() -> None:
 # let that late write stick for the whole TTL).
 
 
-def _unread_key(user_id: Any) -> str:
+def _unread_key(user_id: Id) -> str:
     return f"notif:unread:{user_id}"
 
 
-def _version_key(user_id: Any) -> str:
+def _version_key(user_id: Id) -> str:
     return f"notif:unread-version:{user_id}"
 
 
@@ -97,13 +98,13 @@ def _bump(keys: list[str]) -> None:
         safe_call("incr", cache.incr, key)
 
 
-def unread_forget(user_ids: Iterable[Any]) -> None:
+def unread_forget(user_ids: Iterable[Id]) -> None:
     """After commit, invalidate the cached unread counts of these users."""
     keys = [_version_key(user_id) for user_id in user_ids]
     transaction.on_commit(lambda: _bump(keys))
 
 
-def unread_count(*, user_id: Any) -> int:
+def unread_count(*, user_id: Id) -> int:
     """The user's unread count; cached, so polling it costs no query when warm (one cache round trip)."""
     count_key, version_key = _unread_key(user_id), _version_key(user_id)
     cached = safe_call("get_many", cache.get_many, [count_key, version_key])
@@ -118,7 +119,7 @@ def unread_count(*, user_id: Any) -> int:
     return count
 
 
-def email_wanted(*, user_id: Any, kind: str) -> bool:
+def notification_email_wanted(*, user_id: Id, kind: str) -> bool:
     choice = (
         NotificationPreference.objects.filter(user_id=user_id, kind=kind)
         .values_list("email", flat=True)
@@ -128,19 +129,19 @@ def email_wanted(*, user_id: Any, kind: str) -> bool:
 
 
 def notify(
-    *, user_id: Any, kind: str, title: str, body: str = "", data: dict[str, Any] | None = None
+    *, user_id: Id, kind: str, title: str, body: str = "", data: dict[str, Any] | None = None
 ) -> Notification:
     """Tell a user something: an in-app notification, emailed too if they keep the kind on."""
     notification = Notification.objects.create(
         user_id=user_id, kind=kind, title=title[:200], body=body, data=data or {}
     )
     unread_forget([user_id])
-    if email_wanted(user_id=user_id, kind=kind):
+    if notification_email_wanted(user_id=user_id, kind=kind):
         enqueue_after_commit("notifications.tasks.send_notification_emails", [str(notification.id)])
     return notification
 
 
-def _own(user_id: Any, notification_id: Any) -> Notification:
+def _own(user_id: Id, notification_id: Id) -> Notification:
     notification = Notification.objects.filter(id=notification_id, user_id=user_id).first()
     if notification is None:
         raise NotFound("Notification not found.")
@@ -148,7 +149,7 @@ def _own(user_id: Any, notification_id: Any) -> Notification:
 
 
 @transaction.atomic
-def notification_read(*, user_id: Any, notification_id: Any) -> Notification:
+def notification_read(*, user_id: Id, notification_id: Id) -> Notification:
     notification = _own(user_id, notification_id)
     if notification.read_at is None:
         notification.read_at = timezone.now()
@@ -158,25 +159,25 @@ def notification_read(*, user_id: Any, notification_id: Any) -> Notification:
 
 
 @transaction.atomic
-def notifications_read_all(*, user_id: Any) -> int:
+def notifications_read_all(*, user_id: Id) -> int:
     count = Notification.objects.filter(user_id=user_id, read_at__isnull=True).update(read_at=timezone.now())
     unread_forget([user_id])
     return count
 
 
 @transaction.atomic
-def notification_delete(*, user_id: Any, notification_id: Any) -> None:
+def notification_delete(*, user_id: Id, notification_id: Id) -> None:
     _own(user_id, notification_id).delete()
     unread_forget([user_id])
 
 
-def preferences_get(*, user_id: Any) -> dict[str, dict[str, bool]]:
+def preferences_get(*, user_id: Id) -> dict[str, dict[str, bool]]:
     chosen = dict(NotificationPreference.objects.filter(user_id=user_id).values_list("kind", "email"))
     return {kind.value: {"email": chosen.get(kind.value, EMAIL_BY_DEFAULT[kind])} for kind in Kind}
 
 
 @transaction.atomic
-def preferences_update(*, user_id: Any, changes: dict[str, bool]) -> dict[str, dict[str, bool]]:
+def preferences_update(*, user_id: Id, changes: dict[str, bool]) -> dict[str, dict[str, bool]]:
     for kind, email in changes.items():
         NotificationPreference.objects.update_or_create(user_id=user_id, kind=kind, defaults={"email": email})
     return preferences_get(user_id=user_id)
@@ -217,7 +218,7 @@ BROADCAST_BATCH = 1000
 
 @transaction.atomic
 def broadcast_create(
-    *, title: str, body: str, user_ids: list[str] | None = None, role: str = "", created_by: Any = None
+    *, title: str, body: str, user_ids: list[str] | None = None, role: str = "", created_by: Id | None = None
 ) -> Broadcast:
     """Record an announcement; a task fans it out after commit, in batches."""
     if role and not Group.objects.filter(name=role).exists():
@@ -229,7 +230,7 @@ def broadcast_create(
     return broadcast
 
 
-def broadcast_fanout_batch(*, broadcast_id: Any, after_id: str | None = None) -> str | None:
+def broadcast_fanout_batch(*, broadcast_id: Id, after_id: str | None = None) -> str | None:
     """Notify the next batch of recipients (keyset over user ids); the last id, or None when done.
 
     Recipients are read through Django's user model (active, not deleted, with

@@ -147,7 +147,7 @@ def test_a_real_worker_sends_the_email_of_a_committed_notification(settings, tmp
     mails = tmp_path / "mails"
     mails.mkdir()
     user = UserFactory()
-    assert services.email_wanted(user_id=user.id, kind=Kind.SECURITY)
+    assert services.notification_email_wanted(user_id=user.id, kind=Kind.SECURITY)
     worker = Worker(_worker_env(mails, producer_app))
     try:
         assert worker.ready.wait(30), f"the worker did not start:\n{worker.log}"
