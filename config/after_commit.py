@@ -31,6 +31,9 @@ def tasks_run_in_process() -> bool:
     return bool(settings.CELERY_TASK_ALWAYS_EAGER)
 
 
+_discovery_lock = threading.Lock()
+
+
 def registered_task(name: str) -> Task:
     """The Celery task registered as `name` (`<app>.tasks.<function>`).
 
@@ -39,12 +42,22 @@ def registered_task(name: str) -> Task:
     whichever module happened to be imported first. (Forced autodiscovery, not
     `loader.import_default_modules()`: that also runs Django's system checks.)
     An unknown name raises `celery.exceptions.NotRegistered` (a KeyError).
+
+    The lock: Celery's discovery returns nothing at all to a second thread
+    that calls it while a first one is still importing (its `_RACE_PROTECTION`
+    flag), so under gthread workers one of the first concurrent requests of a
+    fresh process answered 500. The second thread now waits for the first.
     """
     try:
         return app.tasks[name]
     except KeyError:
-        app.autodiscover_tasks(force=True)  # every installed app's tasks.py
-        return app.tasks[name]
+        pass
+    with _discovery_lock:
+        try:
+            return app.tasks[name]
+        except KeyError:
+            app.autodiscover_tasks(force=True)  # every installed app's tasks.py
+            return app.tasks[name]
 
 
 def enqueue_after_commit(task: str, *args: Any, once: bool = False, background_only: bool = False) -> None:

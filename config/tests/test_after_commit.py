@@ -115,3 +115,45 @@ def test_a_fresh_process_finds_every_task_without_importing_the_tasks_modules(tm
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+def test_threads_of_a_fresh_process_that_look_up_tasks_at_once_all_find_them(tmp_path):
+    """Celery's discovery gives a second, concurrent caller nothing: the first request's threads must wait.
+
+    Discovery is slowed down (each app's `tasks` import sleeps first) so that
+    the threads surely overlap; before the lock, all but one raised
+    NotRegistered, the 500 that one of twenty concurrent registrations met
+    under gthread workers.
+    """
+    code = (
+        "import sys, threading, time, django; django.setup()\n"
+        "import celery.loaders.base as base\n"
+        "real = base.find_related_module\n"
+        "def slow(package, related_name):\n"
+        "    time.sleep(0.05)\n"
+        "    return real(package, related_name)\n"
+        "base.find_related_module = slow\n"
+        "from config.after_commit import registered_task\n"
+        "barrier, found, failed = threading.Barrier(4), [], []\n"
+        "def look_up():\n"
+        "    barrier.wait()\n"
+        "    try:\n"
+        "        found.append(registered_task('notifications.tasks.publish_outbox').name)\n"
+        "    except Exception as error:\n"
+        "        failed.append(repr(error))\n"
+        "threads = [threading.Thread(target=look_up) for _ in range(4)]\n"
+        "[t.start() for t in threads]; [t.join() for t in threads]\n"
+        "print(len(found), failed)\n"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "LOG_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "4 []"
