@@ -169,7 +169,8 @@ def access_claims(raw: str) -> AccessClaims:
         # SimpleJWT's own rule (no leeway): a token is expired from its `exp` second on.
         if time.time() < claims.exp:
             return claims
-        _verified.pop(raw, None)
+        with _verified_lock:  # under gthread workers another thread may be evicting the oldest entry
+            _verified.pop(raw, None)
         raise TokenError("Token is invalid or expired")
     token = SessionAccessToken(raw)  # type: ignore[arg-type]  # signature, exp, token type, jti
     if "sid" not in token or "sub" not in token:
