@@ -4,7 +4,7 @@
 |---|---|---|
 | `GUNICORN_BIND` | `$HOST:$PORT`, `0.0.0.0:8000` | where to listen |
 | `WEB_CONCURRENCY` | `2` | worker processes (about one per core) |
-| `GUNICORN_THREADS` | `1` | threads per worker (more than 1: the gthread worker) |
+| `GUNICORN_THREADS` | `8` | threads per worker (more than 1: gunicorn's gthread worker; 1: the sync worker) |
 | `GUNICORN_TIMEOUT` | `30` | seconds a request may take before its worker is restarted |
 | `GUNICORN_GRACEFUL_TIMEOUT` | `30` | seconds a stopping worker has to finish its requests (SIGTERM) |
 | `GUNICORN_KEEPALIVE` | `5` | seconds an idle keep-alive connection is held |
@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import tempfile
@@ -38,7 +39,12 @@ bind = (
     or f"{os.environ.get('HOST', _ALL_INTERFACES)}:{os.environ.get('PORT', '8000')}"
 )
 workers = _int("WEB_CONCURRENCY", 2)
-threads = _int("GUNICORN_THREADS", 1)
+# Threads, not one request per process: a login's bcrypt hash takes ~200 ms of CPU and releases
+# the GIL, so while it runs the worker's other threads serve the reads. With sync workers a read
+# that landed on a worker busy hashing waited for the hash (reads' p99 270-460 ms where logins take
+# a core). Eight, not four: a few logins at once in one worker must leave threads for the reads
+# (with four, bursts of logins filled the pool and reads queued ~270 ms). benchmarks/README.md.
+threads = _int("GUNICORN_THREADS", 8)
 timeout = _int("GUNICORN_TIMEOUT", 30)
 graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)
 keepalive = _int("GUNICORN_KEEPALIVE", 5)
@@ -66,6 +72,22 @@ def on_starting(server: Any) -> None:
 
 def child_exit(server: Any, worker: Any) -> None:
     metrics_process.mark_dead(worker.pid)
+
+
+def post_worker_init(worker: Any) -> None:
+    """Finish loading in the worker, then take what was loaded out of the garbage collector's sight.
+
+    The URLconf (and with it every view, serializer and service module) loads
+    here instead of in the first request. `gc.freeze()` then moves the ~130,000
+    objects of the loaded code into the permanent generation: they live as long
+    as the worker, and a full collection no longer walks them. Measured under
+    benchmarks/load_mix.py, a full collection took 80-100 ms with them, a pause
+    of every thread of the worker, twice a minute; the reads' p99 showed it.
+    """
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns  # noqa: B018  (loads the URLconf's modules)
+    gc.freeze()
 
 
 def on_exit(server: Any) -> None:

@@ -353,8 +353,10 @@ class Stack:
             text=True,
         )
 
-    def gunicorn(self, *, workers: int = 2, threads: int = 1, **env: str) -> Service:
+    def gunicorn(self, *, workers: int = 2, threads: int | None = None, **env: str) -> Service:
+        """gunicorn with `gunicorn.conf.py`, as in production; `threads` overrides GUNICORN_THREADS (1: sync)."""
         port = free_port()
+        threads_option = ["--threads", str(threads)] if threads is not None else []
         process = LoggedProcess(
             [
                 PYTHON,
@@ -365,8 +367,7 @@ class Stack:
                 f"127.0.0.1:{port}",
                 "--workers",
                 str(workers),
-                "--threads",  # more than 1: gunicorn's gthread worker, as GUNICORN_THREADS sets in production
-                str(threads),
+                *threads_option,
                 "--timeout",
                 "60",
                 "--graceful-timeout",

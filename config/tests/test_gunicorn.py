@@ -304,3 +304,37 @@ def test_sigterm_stops_the_web_tier_gracefully(stack):
     codes = stack.stop()
     assert codes["web"] == 0, stack.web.output
     assert "Shutting down: Master" in stack.web.output
+
+
+def test_workers_are_threaded_by_default():
+    """A login's bcrypt (GIL released) must not hold up the reads: 8 threads a worker unless told otherwise."""
+    env = {key: value for key, value in os.environ.items() if key != "GUNICORN_THREADS"}
+    result = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--print-config", "config.wsgi"],
+        cwd=PROJECT,
+        env={**env, "PROMETHEUS_MULTIPROC_DIR": "/tmp/user-service-print-config"},  # noqa: S108
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    settings = {
+        key.strip(): value.strip()
+        for key, _, value in (line.partition("=") for line in result.stdout.splitlines())
+    }
+    assert settings["threads"] == "8"
+
+
+def test_a_worker_freezes_what_it_loaded(monkeypatch):
+    """`post_worker_init`: what the worker loaded is frozen, so a full collection no longer walks it."""
+    import gc
+    import runpy
+
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "/tmp/user-service-gc-freeze")  # noqa: S108
+    hooks = runpy.run_path(str(PROJECT / "gunicorn.conf.py"))
+    assert gc.get_freeze_count() == 0
+    try:
+        hooks["post_worker_init"](None)
+        assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()
