@@ -1,25 +1,29 @@
 """The mixed workload of `benchmarks/load_mix.py`, for locust (headless, FastHttpUser).
 
 Weights, of all requests: login 5 %, refresh 10 %, `/users/me` 40 %, LLM settings read 20 %,
-notifications list 10 %, chat-session create 10 %, document upload 5 %. Each simulated user logs in
-once as one of the accounts `load_mix.py` created (`LOAD_USERS`, `LOAD_PASSWORD`) and keeps its pair;
-a later login or refresh replaces it, as a client would. The request rate is set by `LOAD_RATE`
+notifications list 10 %, chat-session create 10 %, document upload 5 %. Each simulated user starts
+with one of the sessions `load_mix.py` opened (`LOAD_SESSIONS`: a JSON file of [username, access,
+refresh]; `LOAD_PASSWORD` for its logins) and keeps its pair; a later login or refresh replaces it,
+as a client would. The request rate is set by `LOAD_RATE`
 (requests per second, all users together; 0 for unpaced).
 """
 
 from __future__ import annotations
 
-import itertools
+import json
 import os
 import uuid
+from pathlib import Path
 
 from locust import FastHttpUser, constant, constant_throughput, task
 
-USERNAMES = os.environ.get("LOAD_USERS", "").split(",")
+SESSIONS = (
+    json.loads(Path(os.environ["LOAD_SESSIONS"]).read_text()) if os.environ.get("LOAD_SESSIONS") else []
+)
 PASSWORD = os.environ.get("LOAD_PASSWORD", "")
 RATE = float(os.environ.get("LOAD_RATE", "40"))
 CLIENTS = int(os.environ.get("LOAD_CLIENTS", "20"))
-_accounts = itertools.cycle(USERNAMES)
+_sessions = iter(SESSIONS)
 RESUME = b"Ten years of Python and Django; PostgreSQL, Redis, Kafka, Celery.\n" * 20
 BOUNDARY = "load-mix-boundary-7f3a"
 # The multipart body is built once, by hand: FastHttpUser sends bytes, and the upload is always the same.
@@ -39,8 +43,8 @@ class PlatformClient(FastHttpUser):
     wait_time = constant_throughput(RATE / CLIENTS) if RATE > 0 else constant(0)
 
     def on_start(self) -> None:
-        self.username = next(_accounts)
-        self._login(name="setup: login")
+        # One session per client: two clients sharing a refresh token would each see the other's rotation.
+        self.username, self.access, self.refresh = next(_sessions)
 
     def _login(self, name: str) -> None:
         with self.client.post(
