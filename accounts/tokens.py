@@ -83,7 +83,15 @@ def jwks() -> dict[str, list[dict[str, str]]]:
 
 
 class ServiceTokenBackend(TokenBackend):
-    """SimpleJWT's backend with the `kid` header and already-loaded key objects."""
+    """SimpleJWT's backend with the `kid` header, already-loaded key objects, and the previous key.
+
+    During a key rotation (`JWT_PREVIOUS_PUBLIC_KEY_FILE`) the tokens signed
+    before it still verify here, as they do for the services that read the
+    JWKS: a token whose `kid` names the previous key is checked against that
+    key (RS256 only), every other token against the current one. Without it a
+    rotation would log every user out, their refresh tokens being signed with
+    the old key. SimpleJWT verifies with one key only.
+    """
 
     def __init__(self) -> None:
         algorithm, signing_key, verifying_key, kid = signing_material()
@@ -91,6 +99,16 @@ class ServiceTokenBackend(TokenBackend):
         self._signing_key = signing_key
         self._verifying_key = verifying_key
         self.kid = kid
+        self._previous_keys: dict[str, RSAPublicKey] = {}
+        if algorithm == "RS256" and settings.JWT_PREVIOUS_PUBLIC_KEY:
+            previous = _load_public_key(settings.JWT_PREVIOUS_PUBLIC_KEY)
+            self._previous_keys[public_jwk(previous)["kid"]] = previous
+
+    def _key_for(self, token: Any) -> Any:
+        if not self._previous_keys:
+            return self._verifying_key
+        kid = jwt.get_unverified_header(token).get("kid")
+        return self._previous_keys.get(kid, self._verifying_key)
 
     def encode(self, payload: dict[str, Any]) -> str:
         headers = {"kid": self.kid} if self.kid else None
@@ -100,7 +118,7 @@ class ServiceTokenBackend(TokenBackend):
         try:
             return jwt.decode(
                 token,
-                self._verifying_key,
+                self._key_for(token),
                 algorithms=[self.algorithm],
                 options={"verify_signature": verify, "require": ["exp", "iat", "jti"]},
             )

@@ -68,3 +68,53 @@ def test_rs256_token_is_accepted_by_the_service(rs256, api_client, login, user):
         algorithm="HS256",
     )
     assert bearer(forged).get("/api/v1/users/me").status_code == 401
+
+
+def _use_keys(settings, private_pem: str, previous_public_pem: str | None) -> None:
+    settings.JWT_PRIVATE_KEY = private_pem
+    settings.JWT_PREVIOUS_PUBLIC_KEY = previous_public_pem
+    tokens.signing_material.cache_clear()
+    tokens.token_backend.cache_clear()
+    tokens.forget_verified_tokens()
+
+
+@pytest.fixture
+def key_rotation(settings):
+    yield settings
+    tokens.signing_material.cache_clear()
+    tokens.token_backend.cache_clear()
+    tokens.forget_verified_tokens()
+
+
+@pytest.mark.django_db
+def test_tokens_signed_before_a_key_rotation_still_work_while_the_old_key_is_published(
+    key_rotation, api_client, login, user
+):
+    old_private, new_private = _pem_private(), _pem_private()
+    _use_keys(key_rotation, old_private, None)
+    pair = login(user)
+
+    _use_keys(key_rotation, new_private, _pem_public(old_private))  # the rotation
+    assert bearer(pair["access"]).get("/api/v1/users/me").status_code == 200
+    refreshed = api_client.post("/api/v1/auth/refresh", {"refresh": pair["refresh"]}, format="json")
+    assert refreshed.status_code == 200, refreshed.content
+    new_kid = tokens.public_jwk(tokens.signing_material()[2])["kid"]
+    assert jwt.get_unverified_header(refreshed.json()["access"])["kid"] == new_kid
+
+    _use_keys(key_rotation, new_private, None)  # the rotation is over: the old key is gone
+    assert bearer(pair["access"]).get("/api/v1/users/me").status_code == 401
+
+
+@pytest.mark.django_db
+def test_a_token_naming_the_previous_key_but_signed_by_another_is_refused(key_rotation, login, user):
+    old_private, new_private = _pem_private(), _pem_private()
+    _use_keys(key_rotation, new_private, _pem_public(old_private))
+    claims = jwt.decode(login(user)["access"], options={"verify_signature": False})
+    old_kid = tokens.public_jwk(serialization.load_pem_public_key(_pem_public(old_private).encode()))["kid"]
+    forged = jwt.encode(claims, _pem_private(), algorithm="RS256", headers={"kid": old_kid})
+    hs256 = jwt.encode(
+        claims, "a guessed secret of decent length!!", algorithm="HS256", headers={"kid": old_kid}
+    )
+
+    assert bearer(forged).get("/api/v1/users/me").status_code == 401
+    assert bearer(hs256).get("/api/v1/users/me").status_code == 401
