@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
@@ -25,11 +26,21 @@ from .sessions import password_confirm, sessions_revoke_all
 from .users import user_get, validate_password_for
 
 
-def _set_password(user: User, new_password: str) -> None:
+def _new_password_hash(user: User, new_password: str) -> str:
+    """The validated password's hash, made before the caller's transaction opens.
+
+    A bcrypt hash takes ~200 ms of CPU: made inside the transaction, it would
+    hold the user's row lock that long, and on the embedded SQLite the
+    database's one write lock (every other writer waits).
+    """
     validate_password_for(
         new_password, username=user.username, email=user.email, full_name=user.full_name, field="new_password"
     )
-    user.set_password(new_password)
+    return make_password(new_password)
+
+
+def _store_password(user: User, encoded: str) -> None:
+    user.password = encoded
     user.save(update_fields=["password", "updated_at"])
 
 
@@ -39,33 +50,40 @@ def password_change(*, user_id: Id, session_id: Id | None, old_password: str, ne
     The old password is checked under the login's lockout, before (and outside)
     the change's transaction, so a wrong guess is counted even though the change is refused.
     """
-    password_confirm(user=user_get(user_id=user_id), password=old_password, field="old_password")
+    user = user_get(user_id=user_id)
+    password_confirm(user=user, password=old_password, field="old_password")
+    encoded = _new_password_hash(user, new_password)
     with transaction.atomic():
         user = user_get(user_id=user_id, for_update=True)
-        _set_password(user, new_password)
+        _store_password(user, encoded)
         sessions_revoke_all(user_id=user.id, reason="password_changed", except_session_id=session_id)
         audit_record(AuditKind.PASSWORD_CHANGED, user_id=user.id)
         _notify_password_changed(user.id)
 
 
-@transaction.atomic
 def password_set(*, user_id: Id, password: str | None, actor_id: Id | None = None) -> User:
     """An administrator sets a user's password (`None`: no password login at all).
 
     Every session of the user ends (whoever held them no longer knows the
     password), the change is audited with its actor, and the user is told.
     The caller validated the password already (the Django admin's form does).
+    The hash is made before the transaction (`_new_password_hash` says why).
     """
+    encoded = make_password(password)
+    with transaction.atomic():
+        return _password_set(user_id=user_id, encoded=encoded, usable=password is not None, actor_id=actor_id)
+
+
+def _password_set(*, user_id: Id, encoded: str, usable: bool, actor_id: Id | None) -> User:
     user = user_get(user_id=user_id, for_update=True)
-    user.set_password(password)
-    user.save(update_fields=["password", "updated_at"])
+    _store_password(user, encoded)
     revoked = sessions_revoke_all(user_id=user.id, reason="password_set", actor_id=actor_id)
     audit_record(
         AuditKind.PASSWORD_CHANGED,
         user_id=user.id,
         actor_id=actor_id,
         by="administrator",
-        usable=password is not None,
+        usable=usable,
         sessions_revoked=revoked,
     )
     notify(
@@ -162,21 +180,33 @@ def password_reset_send(*, user_id: Id) -> None:
 INVALID_LINK = "The reset link is invalid or has expired."
 
 
-@transaction.atomic
-def password_reset_confirm(*, uid: str, token: str, new_password: str) -> None:
-    """Set a new password from a reset link; every session ends and any lockout lifts."""
+def _reset_link_user(*, uid: str, token: str, for_update: bool = False) -> User:
+    """The user a reset link is for, while the link is valid; `ServiceError` otherwise."""
+    users = User.objects.select_for_update() if for_update else User.objects.all()
     try:
         user_id = urlsafe_base64_decode(uid).decode()
-        user = (
-            User.objects.select_for_update()
-            .filter(id=user_id, is_active=True, deleted_at__isnull=True)
-            .first()
-        )
+        user = users.filter(id=user_id, is_active=True, deleted_at__isnull=True).first()
     except (ValueError, ValidationError, UnicodeDecodeError):
         user = None
     if user is None or not default_token_generator.check_token(user, token):
         raise ServiceError(INVALID_LINK, code="invalid_token")
-    _set_password(user, new_password)  # changes the hash, so the link cannot be used twice
+    return user
+
+
+def password_reset_confirm(*, uid: str, token: str, new_password: str) -> None:
+    """Set a new password from a reset link; every session ends and any lockout lifts.
+
+    The link is checked, the new password hashed outside the transaction
+    (`_new_password_hash`), and the link checked again under the row lock:
+    a link used meanwhile no longer matches the changed hash and is refused.
+    """
+    encoded = _new_password_hash(_reset_link_user(uid=uid, token=token), new_password)
+    with transaction.atomic():
+        _reset_confirm(_reset_link_user(uid=uid, token=token, for_update=True), encoded)
+
+
+def _reset_confirm(user: User, encoded: str) -> None:
+    _store_password(user, encoded)  # changes the hash, so the link cannot be used twice
     sessions_revoke_all(user_id=user.id, reason="password_reset")
     lockout_unlock_user(user_id=user.id)
     audit_record(AuditKind.PASSWORD_RESET, user_id=user.id)

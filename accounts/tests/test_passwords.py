@@ -355,3 +355,55 @@ def test_a_deactivated_user_cannot_use_an_earlier_link(user, reset_link):
 
     assert response.status_code == 400
     assert response.json()["code"] == "invalid_token"
+
+
+# --- the hash is made outside the change's transaction ----------------------------------
+
+
+@pytest.fixture
+def hash_depths(monkeypatch):
+    """How many atomic blocks were open at each hash (the test's own included), checks of the old one too."""
+    from django.contrib.auth.hashers import MD5PasswordHasher  # the suite's hasher (conftest)
+    from django.db import connection
+
+    depths: list[int] = []
+    real = MD5PasswordHasher.encode
+
+    def spy(self, password, salt):
+        depths.append(len(connection.atomic_blocks))
+        return real(self, password, salt)
+
+    monkeypatch.setattr(MD5PasswordHasher, "encode", spy)
+    return depths
+
+
+def _own_depth() -> int:
+    from django.db import connection
+
+    return len(connection.atomic_blocks)
+
+
+def test_a_changed_password_is_hashed_before_the_row_is_locked(auth_client, password, hash_depths):
+    """bcrypt's ~200 ms must not hold the user's row lock, nor SQLite's one write lock."""
+    response = auth_client.post(CHANGE, {"old_password": password, "new_password": NEW}, format="json")
+
+    assert response.status_code == 204, response.content
+    assert hash_depths == [_own_depth()] * 2  # the old password checked, the new one hashed
+
+
+def test_a_reset_password_is_hashed_before_the_row_is_locked(user, reset_link, hash_depths):
+    _, uid, token = reset_link
+
+    assert post(CONFIRM, {"uid": uid, "token": token, "new_password": NEW}).status_code == 204
+    assert hash_depths == [_own_depth()]
+    assert login_status(user.username, NEW) == 200
+
+
+def test_an_administrators_password_is_hashed_before_the_row_is_locked(user, hash_depths):
+    from accounts import services
+
+    services.password_set(user_id=user.id, password=NEW)
+
+    assert hash_depths == [_own_depth()]
+    user.refresh_from_db()
+    assert user.check_password(NEW)
