@@ -108,7 +108,9 @@ class ServiceTokenBackend(TokenBackend):
         if not self._previous_keys:
             return self._verifying_key
         kid = jwt.get_unverified_header(token).get("kid")
-        return self._previous_keys.get(kid, self._verifying_key)
+        return (
+            self._previous_keys.get(kid, self._verifying_key) if isinstance(kid, str) else self._verifying_key
+        )
 
     def encode(self, payload: dict[str, Any]) -> str:
         headers = {"kid": self.kid} if self.kid else None
