@@ -122,7 +122,8 @@ class Gunicorn:
             "--chdir", str(self.chdir),
             "--bind", f"127.0.0.1:{self.port}",
             "--workers", str(self.workers),
-            "--worker-class", "sync",
+            # gunicorn.conf.py (read from the checkout) asks for threads; both sides run sync workers.
+            "--worker-class", "sync", "--threads", "1",
             "--timeout", "30",
             "--graceful-timeout", "5",
             "--log-level", "warning",

@@ -116,7 +116,8 @@ def gunicorn(transactional_db, tmp_path) -> Iterator[Server]:
     access_log = tmp_path / "access.log"
     command = [
         sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2",
-        "--worker-class", "sync", "--timeout", "30", "--graceful-timeout", "2", "--access-logfile", str(access_log),
+        "--worker-class", "sync", "--threads", "1",  # one request at a time: what `held` relies on
+        "--timeout", "30", "--graceful-timeout", "2", "--access-logfile", str(access_log),
         "--access-logformat", "%(p)s %(r)s %(s)s",
     ]  # fmt: skip
     process = subprocess.Popen(
