@@ -69,6 +69,10 @@ def server(tmp_path):
             f"127.0.0.1:{port}",
             "--workers",
             "2",
+            # Sync workers, one request at a time each: twenty at once must be shared by both
+            # processes (a threaded worker may take them all), so the limit is raced across processes.
+            "--threads",
+            "1",
             "--access-logfile",
             str(access_log),
             "--access-logformat",
