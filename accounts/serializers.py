@@ -129,7 +129,10 @@ class PasswordConfirmSerializer(serializers.Serializer):
 
 class AdminUserCreateSerializer(RegisterSerializer):
     password = password_field(
-        required=False, allow_null=True, help_text="Omit to create the account without a usable password."
+        required=False,
+        allow_null=True,
+        default=None,  # omitted is null: the service is always told (a missing key was a 500)
+        help_text="Omit to create the account without a usable password.",
     )
     roles = serializers.ListField(child=serializers.CharField(max_length=150), required=False, max_length=50)
     is_active = serializers.BooleanField(required=False, default=True)

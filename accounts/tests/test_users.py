@@ -387,6 +387,17 @@ def test_admin_creates_a_user_with_roles(admin_client, password):
     assert login_body("created", "another decent passphrase").status_code == 200
 
 
+@pytest.mark.parametrize("body", [{}, {"password": None}], ids=["omitted", "null"])
+def test_admin_creates_a_user_without_a_usable_password(admin_client, body):
+    """Found by the admin fuzzing pass: an omitted password was a 500, a null one a 201."""
+    response = admin_client.post(
+        USERS, {"username": "nopass", "email": "nopass@example.com", **body}, format="json"
+    )
+
+    assert response.status_code == 201, response.content
+    assert not User.objects.get(username="nopass").has_usable_password()
+
+
 def test_admin_creates_a_user_with_role_user_by_default(admin_client):
     response = admin_client.post(
         USERS,
