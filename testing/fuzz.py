@@ -3,9 +3,12 @@
     .venv/bin/python -m testing.fuzz [--max-examples 10] [--url http://127.0.0.1:8000]
 
 Without --url it starts the real stack (PostgreSQL, Redis, gunicorn) on loopback and stops it after.
-Passes, each with a fresh session of its own: a normal user, an admin, and then each operation that
-ends the session it runs in (logout, logout-all, deleting one's own account) alone. Every operation of the
-schema is covered; the checks are: no 5xx, status codes, content types and bodies as documented.
+Passes, each with a fresh session of its own: a normal user, an admin, and then alone each operation
+that can end the session it runs in (logout, logout-all, revoking a session, deleting one's own account)
+and, each as a fresh administrator, PATCH and DELETE /users/{id} (given its own id, an administrator
+deactivates itself). The user and admin passes must still be signed in at their end: a pass that lost
+its session part-way fuzzed the rest as nobody. Every operation of the schema is covered; the checks
+are: no 5xx, status codes, content types and bodies as documented.
 The phases include schemathesis' stateful one, which follows the schema's OpenAPI links
 (create -> read -> delete). Exits non-zero when any check fails; reports land in artifacts/fuzz/.
 """
