@@ -12,7 +12,6 @@ import http.cookiejar
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -25,14 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from testing.stack import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 STRONG = "correct horse battery staple"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def service_env(tmp: Path, **extra: str) -> dict[str, str]:
@@ -49,6 +44,24 @@ def service_env(tmp: Path, **extra: str) -> dict[str, str]:
     )
     env.update(extra)
     return env
+
+
+def fresh_python(code: str, env: dict[str, str]) -> str:
+    """Run `code` in a fresh interpreter at the project root; its standard output (stderr shown on failure).
+
+    For what this test process cannot show any more: it has imported every module already.
+    """
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 def migrate(env: dict[str, str]) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +11,7 @@ from celery.exceptions import NotRegistered
 from django.db import transaction
 
 from config.after_commit import enqueue_after_commit, on_commit_once, registered_task
+from config.tests.servers import fresh_python
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -93,6 +92,10 @@ def test_a_misspelt_task_fails_at_the_call_not_after_the_commit():
         enqueue_after_commit("notifications.tasks.no_such_task")
 
 
+def _env(tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "LOG_DIR": str(tmp_path)}
+
+
 def test_a_fresh_process_finds_every_task_without_importing_the_tasks_modules(tmp_path):
     """Celery imports `tasks` modules only in a worker; web processes and commands look them up by name."""
     code = (
@@ -103,18 +106,7 @@ def test_a_fresh_process_finds_every_task_without_importing_the_tasks_modules(tm
         "    assert registered_task(name).name == name\n"
         "print('ok')\n"
     )
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "LOG_DIR": str(tmp_path)}
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "ok"
+    assert fresh_python(code, _env(tmp_path)).strip() == "ok"
 
 
 def test_threads_of_a_fresh_process_that_look_up_tasks_at_once_all_find_them(tmp_path):
@@ -145,15 +137,4 @@ def test_threads_of_a_fresh_process_that_look_up_tasks_at_once_all_find_them(tmp
         "[t.start() for t in threads]; [t.join() for t in threads]\n"
         "print(len(found), failed)\n"
     )
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "LOG_DIR": str(tmp_path)}
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "4 []"
+    assert fresh_python(code, _env(tmp_path)).strip() == "4 []"

@@ -9,14 +9,12 @@ process per mode, since this test process has imported every module already.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 from django.conf import settings as django_settings
 
 from config.startup import scheduled_tasks
-from config.tests.servers import ROOT, service_env
+from config.tests.servers import fresh_python, service_env
 
 PROBE = """
 import json, django
@@ -40,17 +38,7 @@ def test_every_scheduled_task_is_registered_in_a_fresh_process(tmp_path, mode, b
     env = service_env(tmp_path, DJANGO_SETTINGS_MODULE="config.settings")
     if broker:
         env["CELERY_BROKER_URL"] = broker  # never connected to: only what gets registered matters
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    found = json.loads(done.stdout.strip().splitlines()[-1])
+    found = json.loads(fresh_python(PROBE, env).strip().splitlines()[-1])
     assert found["eager"] is (not broker)
     assert found["resolved"] == found["scheduled"]
     assert "accounts.tasks.purge_deleted_accounts" in found["resolved"]
