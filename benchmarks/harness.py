@@ -11,7 +11,6 @@ import json
 import os
 import resource
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -22,6 +21,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from testing.stack import free_port
 
 HERE = Path(__file__).resolve().parent
 LUA = HERE / "tokens.lua"
@@ -84,12 +85,6 @@ def http(
         return status, json.loads(raw) if raw else None
     except ValueError:
         return status, raw[:200].decode(errors="replace")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # --- Servers -----------------------------------------------------------------

@@ -28,11 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from testing.stack import free_port  # noqa: E402  (after the path is set)
 
 
 def start_broker() -> tuple[subprocess.Popen[bytes], str]:

@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,10 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from testing.stack import free_port  # noqa: E402  (after the path is set)
+
 RESET = "/api/v1/auth/password/reset"
 STRONG = "correct horse battery staple"
 
@@ -46,12 +49,6 @@ def post(base: str, path: str, body: dict[str, str]) -> tuple[int, float]:
     except urllib.error.HTTPError as exc:
         status = exc.code
     return status, (time.perf_counter() - started) * 1000
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_service(tmp: Path) -> tuple[str, subprocess.Popen[bytes]]:

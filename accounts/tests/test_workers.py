@@ -33,6 +33,7 @@ from django.test import override_settings
 
 from accounts import services
 from accounts.tests.support import CACHE_DOWN
+from testing.stack import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ME = "/api/v1/users/me"
@@ -46,12 +47,6 @@ pytestmark = [
         reason="needs PostgreSQL and Redis (DATABASE_URL, REDIS_URL) shared by gunicorn and the test",
     ),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _read_response(sock: socket.socket) -> tuple[int, bytes]:
@@ -101,7 +96,7 @@ class Server:
 @pytest.fixture
 def gunicorn(transactional_db, tmp_path) -> Iterator[Server]:
     """gunicorn on the test database and the test Redis, with SESSION_STATE_TTL=2."""
-    port = _free_port()
+    port = free_port()
     database = urllib.parse.urlsplit(os.environ["DATABASE_URL"])
     env = {
         **os.environ,

@@ -25,7 +25,8 @@ import pytest
 import requests
 from prometheus_client.mmap_dict import MmapedDict
 
-from .conftest import free_port
+from testing.stack import free_port
+
 from .metrics_support import Scrape
 
 PROJECT = Path(__file__).resolve().parents[2]

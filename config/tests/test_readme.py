@@ -24,7 +24,8 @@ import pytest
 import requests
 import yaml
 
-from .conftest import free_port
+from testing.stack import free_port
+
 from .test_gunicorn import Process
 
 ROOT = Path(__file__).resolve().parents[2]

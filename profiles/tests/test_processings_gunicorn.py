@@ -24,6 +24,7 @@ from django.db import connection
 from accounts.tests.factories import UserFactory
 from accounts.tests.support import PASSWORD, bearer_for
 from profiles.models import Processing
+from testing.stack import free_port
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -37,18 +38,10 @@ pytestmark = [
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def server(tmp_path):
     """gunicorn with two sync workers on the test database and the test's Redis."""
-    port = _free_port()
+    port = free_port()
     db = connection.settings_dict
     env = {
         **os.environ,
