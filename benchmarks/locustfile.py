@@ -46,18 +46,14 @@ class PlatformClient(FastHttpUser):
         # One session per client: two clients sharing a refresh token would each see the other's rotation.
         self.username, self.access, self.refresh = next(_sessions)
 
-    def _login(self, name: str) -> None:
-        with self.client.post(
-            "/api/v1/auth/login",
-            json={"username": self.username, "password": PASSWORD},
-            name=name,
-            catch_response=True,
-        ) as response:
+    def _take_pair(self, path: str, body: dict[str, str], name: str) -> None:
+        """A login or a refresh: the new pair replaces the client's, as a real client's would."""
+        with self.client.post(path, json=body, name=name, catch_response=True) as response:
             if response.status_code != 200:
-                response.failure(f"login {response.status_code}")
+                response.failure(f"{name}: {response.status_code}")
                 return
-            body = response.json()
-            self.access, self.refresh = body["access"], body["refresh"]
+            pair = response.json()
+            self.access, self.refresh = pair["access"], pair["refresh"]
 
     @property
     def bearer(self) -> dict[str, str]:
@@ -65,21 +61,12 @@ class PlatformClient(FastHttpUser):
 
     @task(5)
     def login(self) -> None:
-        self._login(name="POST /auth/login")
+        body = {"username": self.username, "password": PASSWORD}
+        self._take_pair("/api/v1/auth/login", body, name="POST /auth/login")
 
     @task(10)
     def refresh_pair(self) -> None:
-        with self.client.post(
-            "/api/v1/auth/refresh",
-            json={"refresh": self.refresh},
-            name="POST /auth/refresh",
-            catch_response=True,
-        ) as response:
-            if response.status_code != 200:
-                response.failure(f"refresh {response.status_code}")
-                return
-            body = response.json()
-            self.access, self.refresh = body["access"], body["refresh"]
+        self._take_pair("/api/v1/auth/refresh", {"refresh": self.refresh}, name="POST /auth/refresh")
 
     @task(40)
     def me(self) -> None:
