@@ -1,22 +1,28 @@
-"""Uploaded files to text: the type is read from the bytes, checked against the extension, and
-every parser runs under a bound.
+"""Uploaded files to text: the cheap checks here, in the web process; the parsing in a sandbox.
 
+In the web process, before any parser runs (each costs at most a read of the bytes):
 - the request body: `UPLOAD_MAX_BYTES`, refused from `Content-Length` before anything is read,
   and counted chunk by chunk by `SizeLimitUploadHandler` (a body without a length too);
-- a `.docx` (a zip): entry count and total uncompressed size from its central directory,
-  checked before anything is inflated (`zipfile` then holds each entry to its declared size);
-- a `.pdf`: pypdf's own per-stream decompression limits, and extraction stops as soon as
-  the text passes `DOCUMENT_MAX_TEXT_CHARS`;
-- the text: at most `DOCUMENT_MAX_TEXT_CHARS` characters (413 beyond), so that every event
-  carrying it fits a Kafka message.
+- the type, sniffed from the first bytes and checked against the extension;
+- a `.txt`: UTF-8, and no control character but tab, newline and carriage return;
+- a `.docx` (a zip): entry count, total and per-part uncompressed size from its central
+  directory, whatever the parts are named, before anything is inflated (`zipfile` then holds
+  each entry to its declared size).
 
-Every refusal is a `ServiceError` with a status (413, 415) and a `code` saying which rule.
+A `.pdf` or `.docx` that passes is parsed by a confined child process (`profiles.extraction`):
+`DOCUMENT_PARSE_SECONDS` of CPU, `DOCUMENT_PARSE_MEMORY_MB` of memory, a wall-clock deadline;
+past any of them the upload is a 415 `parse_limit`, and the web process has spent nothing but a
+wait. The text: at most `DOCUMENT_MAX_TEXT_CHARS` characters (413 beyond), so that every event
+carrying it fits a Kafka message.
+
+Every refusal is a `ServiceError` with a status (413, 415, 503) and a `code` saying which rule.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import zipfile
 from dataclasses import dataclass
 from typing import IO, Any
@@ -27,17 +33,23 @@ from rest_framework import status
 
 from config.errors import ServiceError
 
+from .extraction import sandbox
+from .extraction.parsers import Refusal, storable
+
 logger = logging.getLogger(__name__)
 
 EXTENSIONS = ("txt", "pdf", "docx")
 # Room for the multipart envelope around the file (boundaries, part headers, a title).
 MULTIPART_OVERHEAD = 64 * 1024
 
-# Bounds of the parsers' work beyond the byte limits: no resume has a thousand pages, and a
-# document.xml of 16 MiB is far past any text of DOCUMENT_MAX_TEXT_CHARS (lxml builds a tree
-# several times the size of the XML it parses).
-PDF_MAX_PAGES = 1000
-DOCX_MAX_XML_PART_BYTES = 16 * 1024 * 1024
+# Any one part of a .docx, whatever its name: 16 MiB of XML is far past any text of
+# DOCUMENT_MAX_TEXT_CHARS (lxml builds a tree several times the size of the XML it parses), and
+# python-docx reads every part, XML or not, named .xml or not.
+DOCX_MAX_PART_BYTES = 16 * 1024 * 1024
+#: How long an upload waits for a free extraction slot of its process before a 503.
+PARSE_QUEUE_SECONDS = 2.0
+# Control characters a text file does not hold: C0 but tab, newline, carriage return; DEL; C1.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 PDF_MAGIC = b"%PDF-"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -48,6 +60,13 @@ class UploadRefused(ServiceError):
 
     status_code = status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
     code = "unsupported_upload"
+
+
+class ParseBusy(ServiceError):
+    """503: every extraction slot of this process is taken; the client is told when to retry."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    code = "parse_busy"
 
 
 class TooLarge(ServiceError):
@@ -127,12 +146,6 @@ def _mismatch(expected: str, found: str) -> UploadRefused:
     )
 
 
-def _storable(text: str) -> str:
-    """Text that every database and encoder takes: PostgreSQL refuses NUL characters, and a lone
-    surrogate (which a PDF's broken font map can yield) cannot be written as UTF-8."""
-    return text.replace("\x00", "").encode("utf-8", errors="replace").decode("utf-8")
-
-
 def _check_length(text: str) -> str:
     if len(text) > settings.DOCUMENT_MAX_TEXT_CHARS:
         raise text_too_long()
@@ -157,25 +170,20 @@ def extract_text(file: IO[bytes], name: str) -> Extracted:
     head = file.read(8)
     file.seek(0)
     found = _sniff(head)
-    if ext == "pdf":
-        if found != "pdf":
-            raise _mismatch(ext, found)
-        return Extracted(_pdf_text(file), "pdf")
-    if ext == "docx":
-        if found != "zip":
-            raise _mismatch(ext, found)
-        return Extracted(_docx_text(file), "docx")
-    if found != "other":
+    expected = {"pdf": "pdf", "docx": "zip"}.get(ext, "other")
+    if found != expected:
         raise _mismatch(ext, found)
-    return Extracted(_txt_text(file), "txt")
+    if ext == "txt":
+        return Extracted(_txt_text(file), "txt")
+    if ext == "docx":
+        _docx_guard(file)
+    return Extracted(_sandboxed_text(ext, file.read(settings.UPLOAD_MAX_BYTES + 1)), ext)
 
 
 def _txt_text(file: IO[bytes]) -> str:
     # The upload is already within UPLOAD_MAX_BYTES; a UTF-8 text of that size is at most that
     # many characters, and is refused below if it is over the text limit.
     data = file.read(settings.UPLOAD_MAX_BYTES + 1)
-    if b"\x00" in data:
-        raise UploadRefused("The .txt file contains binary data (NUL bytes).", code="txt_binary")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -183,46 +191,57 @@ def _txt_text(file: IO[bytes]) -> str:
             f"The .txt file is not UTF-8 (invalid byte at position {exc.start}): save it as UTF-8.",
             code="txt_not_utf8",
         ) from None
+    control = _CONTROL.search(text)
+    if control is not None:
+        # A binary renamed .txt (an executable, an image) decodes as UTF-8 often enough; its
+        # control characters give it away. Which one, and where, helps the sender find it.
+        raise UploadRefused(
+            f"The .txt file is not plain text: control character U+{ord(control.group()):04X} "
+            f"at position {control.start()}.",
+            code="txt_not_text",
+        )
     return _require_text(_check_length(text), ".txt file")
 
 
-def _pdf_text(file: IO[bytes]) -> str:
-    from pypdf import PdfReader
-    from pypdf.errors import PyPdfError
-
+def _sandboxed_text(kind: str, data: bytes) -> str:
+    cpu_seconds = settings.DOCUMENT_PARSE_SECONDS
+    limits = sandbox.Limits(
+        cpu_seconds=cpu_seconds,
+        memory_bytes=settings.DOCUMENT_PARSE_MEMORY_MB * 1024 * 1024,
+        max_chars=settings.DOCUMENT_MAX_TEXT_CHARS,
+        # A child at a lower priority on a busy machine gets less than a core: room for that.
+        wall_seconds=2 * cpu_seconds + 1,
+    )
     try:
-        reader = PdfReader(file)
-        if reader.is_encrypted:
-            raise UploadRefused("The PDF is encrypted: upload it without a password.", code="pdf_encrypted")
-        if len(reader.pages) > PDF_MAX_PAGES:
-            raise TooLarge(
-                f"The PDF has {len(reader.pages)} pages, more than {PDF_MAX_PAGES}.",
-                code="pdf_too_many_pages",
-            )
-        limit = settings.DOCUMENT_MAX_TEXT_CHARS
-        parts: list[str] = []
-        total = 0
-        for page in reader.pages:
-            text = page.extract_text() or ""
-            parts.append(text)
-            total += len(text) + 1
-            if total > limit + 1:  # no need to read the rest: it is over the limit already
-                raise text_too_long()
-    except ServiceError:
-        raise
-    except Exception as exc:
-        # pypdf raises PyPdfError and, on a damaged file, a range of built-in errors (KeyError,
-        # ValueError, RecursionError, ...): each means "cannot be read", a 415, never a 500.
-        logger.info(
-            "unreadable PDF: %s: %s", type(exc).__name__, exc, exc_info=not isinstance(exc, PyPdfError)
+        extraction = sandbox.extract(
+            kind, data, limits, slots=settings.DOCUMENT_PARSE_CONCURRENCY, wait_seconds=PARSE_QUEUE_SECONDS
         )
-        raise UploadRefused("The PDF cannot be read: the file is damaged.", code="pdf_unreadable") from None
-    text = _storable("\n".join(parts)).strip()
-    if not text:
+    except sandbox.Busy:
+        logger.warning("%s upload refused: every extraction slot is busy", kind)
+        raise ParseBusy(
+            "The service is busy reading other files: try again shortly.",
+            headers={"Retry-After": str(cpu_seconds)},
+        ) from None
+    except sandbox.ParseLimit as over:
+        logger.warning("%s upload refused: its parsing passed the %s limit", kind, over.reason)
         raise UploadRefused(
-            "The PDF has no extractable text (a scan?): upload a text PDF, .docx or .txt.", code="pdf_no_text"
+            f"The file could not be read within the limits ({cpu_seconds} s of CPU, "
+            f"{settings.DOCUMENT_PARSE_MEMORY_MB} MB of memory): it is too complex or damaged.",
+            code="parse_limit",
+        ) from None
+    except Refusal as refusal:
+        error = TooLarge if refusal.status == status.HTTP_413_REQUEST_ENTITY_TOO_LARGE else UploadRefused
+        raise error(refusal.detail, code=refusal.code) from None
+    if extraction.warnings:
+        # One line however many the parser wrote; ascii() escapes every newline and control
+        # character a file could put in its warnings (a forged log line stays on this one).
+        logger.info(
+            "%s parser warned %d times about an upload; the first: %s",
+            kind,
+            extraction.warnings,
+            ascii(list(extraction.samples)),
         )
-    return _check_length(text)
+    return _check_length(storable(extraction.text))
 
 
 def _docx_guard(file: IO[bytes]) -> None:
@@ -244,56 +263,16 @@ def _docx_guard(file: IO[bytes]) -> None:
             code="docx_too_large",
         )
     for entry in entries:
-        if entry.filename.endswith((".xml", ".rels")) and entry.file_size > DOCX_MAX_XML_PART_BYTES:
+        if entry.file_size > DOCX_MAX_PART_BYTES:
             raise TooLarge(
-                f"The .docx part {entry.filename} expands to {entry.file_size} bytes, "
-                f"more than {DOCX_MAX_XML_PART_BYTES}.",
+                f"The .docx part {entry.filename!a} expands to {entry.file_size} bytes, "
+                f"more than {DOCX_MAX_PART_BYTES}.",
                 code="docx_too_large",
             )
     names = {entry.filename for entry in entries}
     if "[Content_Types].xml" not in names or "word/document.xml" not in names:
-        raise _docx_broken()
+        raise UploadRefused("The .docx file is damaged (not a Word document).", code="docx_broken")
     file.seek(0)
-
-
-def _docx_broken() -> UploadRefused:
-    return UploadRefused("The .docx file is damaged (not a Word document).", code="docx_broken")
-
-
-def _docx_text(file: IO[bytes]) -> str:
-    import docx
-    from docx.opc.exceptions import PackageNotFoundError
-
-    _docx_guard(file)
-    try:
-        document = docx.Document(file)
-        limit = settings.DOCUMENT_MAX_TEXT_CHARS
-        parts: list[str] = []
-        total = 0
-        for block in _docx_blocks(document):
-            parts.append(block)
-            total += len(block) + 1
-            if total > limit + 1:
-                raise text_too_long()
-    except ServiceError:
-        raise
-    except Exception as exc:
-        # PackageNotFoundError, BadZipFile (an entry past its declared size or CRC), lxml's
-        # XMLSyntaxError, KeyError for a missing part: all "damaged", a 415, never a 500.
-        expected = isinstance(exc, PackageNotFoundError | zipfile.BadZipFile | KeyError)
-        logger.info("unreadable DOCX: %s: %s", type(exc).__name__, exc, exc_info=not expected)
-        raise _docx_broken() from None
-    return _require_text(_check_length(_storable("\n".join(parts)).strip()), ".docx file")
-
-
-def _docx_blocks(document: Any) -> Any:
-    """The paragraphs, then the tables' cell paragraphs (resumes often lay out in tables)."""
-    for paragraph in document.paragraphs:
-        yield paragraph.text
-    for table in document.tables:
-        for row in table.rows:
-            for cell in row.cells:
-                yield cell.text
 
 
 def prepare_upload(request: Any) -> None:

@@ -186,7 +186,7 @@ def test_text_and_file_together_are_400(auth_client, document_dir):
         ("cv.txt", lambda: files.pdf_bytes(["a PDF"]), "content_mismatch", "PDF"),
         ("cv.pdf", lambda: b"Just some text, not a PDF", "content_mismatch", ".pdf expected"),
         ("cv.txt", lambda: "Résumé, café".encode("latin-1"), "txt_not_utf8", "UTF-8"),
-        ("cv.txt", lambda: b"abc\x00def", "txt_binary", "binary"),
+        ("cv.txt", lambda: b"abc\x00def", "txt_not_text", "U+0000"),
         ("cv.pdf", lambda: files.pdf_bytes(["secret"], password="pw"), "pdf_encrypted", "encrypted"),
         ("cv.pdf", lambda: files.pdf_bytes([]), "pdf_no_text", "no extractable text"),
         ("cv.pdf", lambda: b"%PDF-1.7\n1 0 obj << /Type /Catalog", "pdf_unreadable", "damaged"),
@@ -245,7 +245,7 @@ def test_a_docx_of_too_many_entries_is_413(auth_client, settings, document_dir):
 def test_a_docx_whose_xml_part_alone_is_too_large_is_413(auth_client, monkeypatch, document_dir):
     from profiles import uploads
 
-    monkeypatch.setattr(uploads, "DOCX_MAX_XML_PART_BYTES", 2 * 1024 * 1024)
+    monkeypatch.setattr(uploads, "DOCX_MAX_PART_BYTES", 2 * 1024 * 1024)
     detail = refused(
         upload(auth_client, "x.docx", files.zip_bomb(uncompressed=3 * 1024 * 1024)), 413, "docx_too_large"
     )
@@ -253,9 +253,9 @@ def test_a_docx_whose_xml_part_alone_is_too_large_is_413(auth_client, monkeypatc
 
 
 def test_a_pdf_of_too_many_pages_is_413_before_its_text_is_read(auth_client, document_dir):
-    from profiles import uploads
+    from profiles.extraction.parsers import PDF_MAX_PAGES
 
-    data = files.pdf_bytes([], pages=uploads.PDF_MAX_PAGES + 1)
+    data = files.pdf_bytes([], pages=PDF_MAX_PAGES + 1)
     refused(upload(auth_client, "pages.pdf", data), 413, "pdf_too_many_pages")
 
 

@@ -32,6 +32,7 @@ from ..serializers.documents import (
 from ..services import documents as document_services
 from ..services import processings as processing_services
 from ..services.documents import DocumentModel
+from ..throttles import UploadUserThrottle
 from ..uploads import prepare_upload
 
 
@@ -58,6 +59,10 @@ class _DocumentViewSet(
     def get_serializer_class(self) -> Any:
         return DocumentCreateSerializer if self.action == "create" else DocumentSerializer
 
+    def get_throttles(self) -> list[Any]:
+        # Creating is limited per user (THROTTLE_UPLOAD_USER), before the body is read.
+        return [UploadUserThrottle()] if self.action == "create" else []
+
     @extend_schema(
         request={
             "application/json": DocumentCreateSerializer,
@@ -66,7 +71,14 @@ class _DocumentViewSet(
         responses={
             201: DocumentSerializer,
             413: OpenApiResponse(description="upload or text too large"),
-            415: OpenApiResponse(description="content does not match the extension, or is unreadable"),
+            415: OpenApiResponse(
+                description="content does not match the extension, is unreadable, or its parsing "
+                "passed the CPU or memory bound (parse_limit)"
+            ),
+            429: OpenApiResponse(description="more uploads than THROTTLE_UPLOAD_USER allows"),
+            503: OpenApiResponse(
+                description="every extraction slot is busy, or the throttle's cache is down"
+            ),
         },
     )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:

@@ -1,0 +1,214 @@
+"""Run a parser on a stranger's bytes in a confined child process, never in the web process.
+
+Why a process: a hostile PDF or DOCX can send pypdf or lxml into minutes of CPU (one flate stream
+shared by a thousand pages) or gigabytes of memory (16 MiB of `<w:p/>`), and no check on the
+bytes up front sees it coming. Only the operating system bounds it whatever the parser does, so
+each file is parsed by a child of this web process's zygote (`child.py` says how it is confined),
+and the web process only waits for the answer, at most the wall-clock deadline.
+
+Cost: the zygote is started once per web process (a fresh interpreter with the parsers loaded,
+~45 MB); a file then pays for one fork and two socket copies of its bytes
+(`benchmarks/uploads.py` measures it against parsing in-process).
+
+Admission: at most `slots` extractions at once per web process, and at most as many waiting for
+one; the rest are refused at once (`Busy`, a 503). The web worker's threads serve every other
+request too: without this bound, a burst of hostile uploads would hold them all.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from . import parsers
+
+_PROJECT_ROOT = Path(__file__).resolve().parents[2]
+#: Seconds the parent waits beyond the child's own alarm before it gives up on the answer.
+_WALL_GRACE_SECONDS = 2
+
+
+class ParseLimit(Exception):
+    """The child went past a bound (`reason`: cpu, memory, time or crashed) and was ended."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Busy(Exception):
+    """Every extraction slot of this process is taken, and so is the short queue for them."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    cpu_seconds: int
+    memory_bytes: int
+    max_chars: int
+    #: The wall-clock deadline (whole seconds: the child's alarm); a child needs about its CPU
+    #: seconds in wall time, more on a busy machine since it runs at a lower priority.
+    wall_seconds: int
+
+
+@dataclass(frozen=True)
+class Extraction:
+    text: str
+    #: How many warnings the parser logged about this file, and the first few (unescaped).
+    warnings: int = 0
+    samples: tuple[str, ...] = field(default_factory=tuple)
+
+
+class _Zygote:
+    """This process's zygote: started on first use, again after a fork (gunicorn) or its death."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._owner_pid = 0
+        self._control: socket.socket | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def _start(self) -> socket.socket:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        with theirs:
+            # An empty environment: no secret (SECRET_KEY, DATABASE_URL, ...) reaches the parsers.
+            self._process = subprocess.Popen(  # noqa: S603  (our own interpreter and module)
+                [sys.executable, "-E", "-s", "-m", "profiles.extraction.child", str(theirs.fileno())],
+                pass_fds=[theirs.fileno()],
+                cwd=_PROJECT_ROOT,
+                env={},
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+            )
+        self._control, self._owner_pid = ours, os.getpid()
+        return ours
+
+    def _alive(self) -> bool:
+        return (
+            self._control is not None
+            and self._owner_pid == os.getpid()
+            and self._process is not None
+            and self._process.poll() is None
+        )
+
+    def ensure_running(self) -> None:
+        with self._lock:
+            if not self._alive():
+                self._stop()
+                self._start()
+
+    def _stop(self) -> None:
+        if self._control is not None and self._owner_pid == os.getpid():
+            self._control.close()  # the zygote sees the end and exits
+        if self._process is not None and self._owner_pid == os.getpid():
+            try:
+                self._process.wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+        self._control, self._process = None, None
+
+    def child(self) -> socket.socket:
+        """A socket to a freshly forked child."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        with theirs, self._lock:
+            for attempt in (1, 2):
+                if not self._alive():
+                    self._stop()
+                    self._start()
+                assert self._control is not None
+                try:
+                    socket.send_fds(self._control, [b"x"], [theirs.fileno()])
+                    return ours
+                except OSError:
+                    if attempt == 2:
+                        ours.close()
+                        raise
+                    self._stop()  # it died since: one more start
+        raise AssertionError("unreachable")
+
+
+_zygote = _Zygote()
+
+
+def warm_up() -> None:
+    """Start this process's zygote now, so that the first upload does not wait for it."""
+    _zygote.ensure_running()
+
+
+class _Admission:
+    """At most `slots` extractions at once in this process, and at most as many waiting for one."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._running = 0
+        self._waiting = 0
+
+    def enter(self, slots: int, wait_seconds: float) -> bool:
+        with self._changed:
+            if self._running < slots:
+                self._running += 1
+                return True
+            if self._waiting >= slots:
+                return False
+            self._waiting += 1
+            try:
+                if not self._changed.wait_for(lambda: self._running < slots, timeout=wait_seconds):
+                    return False
+                self._running += 1
+                return True
+            finally:
+                self._waiting -= 1
+
+    def leave(self) -> None:
+        with self._changed:
+            self._running -= 1
+            self._changed.notify()
+
+
+_admission = _Admission()
+
+
+def extract(kind: str, data: bytes, limits: Limits, *, slots: int, wait_seconds: float) -> Extraction:
+    """The text of `data` parsed as `kind` (a key of `parsers.PARSERS`) by a child within `limits`.
+
+    Raises `parsers.Refusal` (the file is refused: 413 or 415), `ParseLimit` (the child passed a
+    bound and was ended) or `Busy` (no slot free in time).
+    """
+    if kind not in parsers.PARSERS:
+        raise ValueError(f"no parser for {kind!r}")
+    if not _admission.enter(slots, wait_seconds):
+        raise Busy()
+    try:
+        reply = _ask_child(kind, data, limits)
+    finally:
+        _admission.leave()
+    if "refused" in reply:
+        status, code, detail = reply["refused"]
+        raise parsers.Refusal(status, code, detail)
+    if "limit" in reply:
+        raise ParseLimit(reply["limit"])
+    if "error" in reply:  # a parser bug rather than a bad file; either way it cannot be read
+        raise parsers.Refusal(415, f"{kind}_unreadable", f"The file cannot be read ({reply['error']}).")
+    return Extraction(text=reply["text"], warnings=reply["warnings"], samples=tuple(reply["samples"]))
+
+
+def _ask_child(kind: str, data: bytes, limits: Limits) -> dict[str, Any]:
+    conn = Connection(_zygote.child().detach())
+    try:
+        conn.send((kind, limits.cpu_seconds, limits.memory_bytes, limits.max_chars, limits.wall_seconds))
+        conn.send_bytes(data)
+        if not conn.poll(limits.wall_seconds + _WALL_GRACE_SECONDS):
+            return {"limit": "time"}  # closing our end below; the child's alarm ends it
+        reply: dict[str, Any] = conn.recv()
+        return reply
+    except (EOFError, OSError):
+        # The child is gone without a word: SIGKILL past the hard CPU limit, a failed allocation
+        # outside Python's reach, or a crash in a parser's C code. Each is a file we won't parse.
+        return {"limit": "crashed"}
+    finally:
+        conn.close()
