@@ -252,6 +252,8 @@ PASSWORD_RESET_URL = env.str("PASSWORD_RESET_URL", default="/reset-password?uid=
 THROTTLE_LOGIN_IP = env.str("THROTTLE_LOGIN_IP", default="100/min")
 THROTTLE_REGISTER_IP = env.str("THROTTLE_REGISTER_IP", default="20/min")
 THROTTLE_PASSWORD_RESET_IP = env.str("THROTTLE_PASSWORD_RESET_IP", default="5/min")
+# Resumes and requirements one user may create (DRF rate syntax), checked before the body is read.
+THROTTLE_UPLOAD_USER = env.str("THROTTLE_UPLOAD_USER", default="60/hour")
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 
 ADMIN_USERNAME = env.str("ADMIN_USERNAME", default="admin")
@@ -294,6 +296,7 @@ REST_FRAMEWORK = {
         "login_ip": THROTTLE_LOGIN_IP,
         "register_ip": THROTTLE_REGISTER_IP,
         "password_reset_ip": THROTTLE_PASSWORD_RESET_IP,
+        "upload_user": THROTTLE_UPLOAD_USER,
     },
     "UNAUTHENTICATED_USER": None,
 }
@@ -325,6 +328,11 @@ KAFKA_TOPIC_DATA = env.str("KAFKA_TOPIC_DATA", default="uploading_data")
 KAFKA_TOPIC_AI_REQUESTS = env.str("KAFKA_TOPIC_AI_REQUESTS", default="AI_handler")
 KAFKA_TOPIC_AI_RESULTS = env.str("KAFKA_TOPIC_AI_RESULTS", default="AI_handler_results")
 KAFKA_CONSUMER_GROUP = env.str("KAFKA_CONSUMER_GROUP", default="user-service")
+# Where consume_events copies a message it cannot handle (reason in a header), before committing it.
+KAFKA_TOPIC_AI_RESULTS_DLQ = env.str("KAFKA_TOPIC_AI_RESULTS_DLQ", default="AI_handler_results.dlq")
+# The largest `result` a processing_result may carry, serialized; the whole message may be this
+# plus room for its envelope, and a bigger one is refused unread.
+PROCESSING_RESULT_MAX_BYTES = env_int("PROCESSING_RESULT_MAX_BYTES", 262144, minimum=1)
 # How long the relay waits on an unreachable broker before leaving the rows for the next run.
 KAFKA_MAX_BLOCK_MS = env_int("KAFKA_MAX_BLOCK_MS", 5000)
 KAFKA_REQUEST_TIMEOUT_MS = env_int("KAFKA_REQUEST_TIMEOUT_MS", 10000)
@@ -365,6 +373,12 @@ PROCESSING_BLOCK_SECONDS = env_int("PROCESSING_BLOCK_SECONDS", 30, minimum=1)
 # A .docx is a zip: what its central directory may declare before anything is inflated.
 DOCX_MAX_UNCOMPRESSED_BYTES = env_int("DOCX_MAX_UNCOMPRESSED_BYTES", 50 * 1024 * 1024, minimum=1)
 DOCX_MAX_ENTRIES = env_int("DOCX_MAX_ENTRIES", 1000, minimum=1)
+# Text extraction runs in a child process with these bounds (profiles.extraction): CPU seconds,
+# and memory beyond what the child starts with. Past either the upload is a 415 parse_limit.
+DOCUMENT_PARSE_SECONDS = env_int("DOCUMENT_PARSE_SECONDS", 10, minimum=1)
+DOCUMENT_PARSE_MEMORY_MB = env_int("DOCUMENT_PARSE_MEMORY_MB", 256, minimum=16)
+# Extractions one web process runs at once; more uploads wait briefly, then get a 503.
+DOCUMENT_PARSE_CONCURRENCY = env_int("DOCUMENT_PARSE_CONCURRENCY", 2, minimum=1)
 # Where uploaded files are kept: any Django storage class (django-storages for an object
 # store); the file system under DOCUMENT_STORAGE_DIR by default. Never served by URL.
 DOCUMENT_STORAGE_BACKEND = env.str(
