@@ -42,9 +42,14 @@ EVENTS_FAILED = Counter(
 )
 CONSUMER_MESSAGES = Counter(
     "user_service_consumer_messages",
-    "Messages read by consume_events, by event name and outcome "
-    "(handled; skipped as duplicate, malformed, unknown or failed).",
+    "Messages read by consume_events, by event name and outcome (handled, duplicate, "
+    "or the reason it was dead-lettered: malformed, too_large, too_deep, invalid, unknown, failed).",
     ["event", "outcome"],
+)
+CONSUMER_DEAD_LETTERS = Counter(
+    "user_service_consumer_dead_letters",
+    "Messages consume_events could not handle and copied to KAFKA_TOPIC_AI_RESULTS_DLQ, by reason.",
+    ["reason"],
 )
 CACHE_SECONDS = Histogram(
     "user_service_cache_operation_seconds",
@@ -53,18 +58,26 @@ CACHE_SECONDS = Histogram(
     buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
 )
 
+#: Why consume_events dead-letters a message (`notifications.consumer`): a closed list, so that
+#: the `reason` label stays bounded whatever arrives.
+DEAD_LETTER_REASONS = ("malformed", "too_large", "too_deep", "invalid", "unknown", "failed")
+
 # Series that exist from the start read 0 instead of being absent until the first event.
 for _result in ("succeeded", "failed"):
     LOGINS.labels(result=_result)
-
-#: Outcomes that mean a handler exists for the message's name; for the others the name came
-#: from outside and could be anything, so it is not used as a label (unbounded series).
-_KNOWN_NAME_OUTCOMES = frozenset({"handled", "duplicate", "failed"})
+for _reason in DEAD_LETTER_REASONS:
+    CONSUMER_DEAD_LETTERS.labels(reason=_reason)
 
 
-def consumer_message_counted(key: bytes | str | None, outcome: str) -> str:
-    """Count one consumed message and hand its outcome back (so the call wraps the handler's)."""
-    name = key.decode(errors="replace") if isinstance(key, bytes) else (key or "")
-    event = name if outcome in _KNOWN_NAME_OUTCOMES else "other"
+def consumer_message_counted(event: str, outcome: str) -> str:
+    """Count one consumed message and hand its outcome back.
+
+    `event` is the caller's to bound: an event name it has a handler for, else "other" (a name
+    from outside could be anything, and each would be a series of its own).
+    """
     CONSUMER_MESSAGES.labels(event=event, outcome=outcome).inc()
     return outcome
+
+
+def consumer_dead_lettered(reason: str) -> None:
+    CONSUMER_DEAD_LETTERS.labels(reason=reason if reason in DEAD_LETTER_REASONS else "failed").inc()

@@ -1,6 +1,8 @@
 """The event consumer: dispatch by message key to registered handlers, duplicates dropped by
-`event_id`, malformed and unknown messages logged and skipped, offsets committed after handling,
-clean stop (SIGTERM, --max-messages, --timeout). The handler is the tests' own."""
+`event_id`, malformed and unknown messages logged and dead-lettered, offsets committed after
+handling, clean stop (SIGTERM, --max-messages, --timeout). The handler is the tests' own.
+
+What one hostile message can and cannot do is in `test_consumer_dead_letters.py`."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from types import SimpleNamespace
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import OperationalError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from accounts.models import User
@@ -23,7 +26,7 @@ from accounts.tests.factories import UserFactory
 from notifications import consumer
 from notifications.models import ProcessedEvent
 
-from .helpers import unique_name
+from .helpers import read_topic, unique_name
 
 pytestmark = pytest.mark.django_db
 
@@ -38,6 +41,12 @@ def handled(monkeypatch):
 
     monkeypatch.setitem(consumer.HANDLERS, "test_event", handler)
     return seen
+
+
+@pytest.fixture
+def letters() -> list:
+    """A dead-letter sender that keeps what it is given."""
+    return []
 
 
 def value(**fields) -> bytes:
@@ -75,7 +84,7 @@ def test_a_second_delivery_of_an_event_is_dropped(handled, caplog):
 @pytest.mark.parametrize(
     "raw", [b"{not json", b"[1, 2]", b'"a string"', b"", None, b"\xff\xfe\x00", b"null"], ids=repr
 )
-def test_a_malformed_message_is_logged_and_skipped(handled, caplog, raw):
+def test_a_malformed_message_is_logged_and_dead_lettered(handled, caplog, raw):
     outcome = consumer.handle_message(key=b"test_event", value=raw, fallback_id="t/0/3")
 
     assert outcome == "malformed"
@@ -85,7 +94,7 @@ def test_a_malformed_message_is_logged_and_skipped(handled, caplog, raw):
 
 
 @pytest.mark.parametrize("key", [b"nobody_handles_this", None, b""])
-def test_an_unknown_message_is_logged_and_skipped(handled, caplog, key):
+def test_an_unknown_message_is_logged_and_dead_lettered(handled, caplog, key):
     outcome = consumer.handle_message(key=key, value=value(event_id="x"), fallback_id="t/1/9")
 
     assert outcome == "unknown"
@@ -147,17 +156,25 @@ class FakeConsumer:
         self.commits.append(offsets)
 
 
-def record(offset: int, *, key: bytes = b"test_event", raw: bytes | None = None, partition: int = 0):
+def record(
+    offset: int,
+    *,
+    key: bytes | None = b"test_event",
+    raw: bytes | None = None,
+    partition: int = 0,
+    headers: list | None = None,
+):
     return SimpleNamespace(
         topic="results",
         partition=partition,
         offset=offset,
         key=key,
         value=raw if raw is not None else value(event_id=f"e{offset}"),
+        headers=headers or [],
     )
 
 
-def test_run_handles_every_record_and_commits_after_each_poll(handled):
+def test_run_handles_every_record_and_commits_after_each_poll(handled, letters):
     fake = FakeConsumer(
         [
             [record(0), record(1), record(0, partition=1, raw=b"{bad")],
@@ -165,10 +182,14 @@ def test_run_handles_every_record_and_commits_after_each_poll(handled):
         ]
     )
 
-    outcomes = consumer.run(fake, max_messages=5, timeout=10)
+    outcomes = consumer.run(fake, dead_letter=letters.append, max_messages=5, timeout=10)
 
     assert outcomes == {"handled": 2, "malformed": 1, "unknown": 1, "duplicate": 1}
     assert [p["event_id"] for p in handled] == ["e0", "e1"]
+    assert [(letter.key, letter.value) for letter in letters] == [
+        (b"test_event", b"{bad"),
+        (b"other", value(event_id="e2")),
+    ]
     tp0, tp1 = TopicPartition("results", 0), TopicPartition("results", 1)
     assert fake.commits == [
         {tp0: OffsetAndMetadata(2, "", -1), tp1: OffsetAndMetadata(1, "", -1)},
@@ -176,32 +197,32 @@ def test_run_handles_every_record_and_commits_after_each_poll(handled):
     ]
 
 
-def test_run_stops_at_max_messages_and_commits_only_what_it_handled(handled):
+def test_run_stops_at_max_messages_and_commits_only_what_it_handled(handled, letters):
     fake = FakeConsumer([[record(0), record(1), record(2)]])
 
-    outcomes = consumer.run(fake, max_messages=2)
+    outcomes = consumer.run(fake, dead_letter=letters.append, max_messages=2)
 
     assert outcomes == {"handled": 2}
     assert fake.commits == [{TopicPartition("results", 0): OffsetAndMetadata(2, "", -1)}]
 
 
-def test_run_stops_when_told_to(handled):
+def test_run_stops_when_told_to(handled, letters):
     stop = threading.Event()
     fake = FakeConsumer([[record(0)]], on_empty=lambda c: c.polls >= 5 and stop.set())
 
     started = time.monotonic()
-    outcomes = consumer.run(fake, stop=stop)
+    outcomes = consumer.run(fake, dead_letter=letters.append, stop=stop)
 
     assert time.monotonic() - started < 5
     assert outcomes == {"handled": 1}
     assert fake.polls == 5
 
 
-def test_run_stops_after_its_timeout():
+def test_run_stops_after_its_timeout(letters):
     fake = FakeConsumer([])
     started = time.monotonic()
 
-    assert consumer.run(fake, timeout=0.3) == {}
+    assert consumer.run(fake, dead_letter=letters.append, timeout=0.3) == {}
     assert 0.3 <= time.monotonic() - started < 3
 
 
@@ -252,7 +273,7 @@ def test_consume_events_needs_a_broker(settings):
 # --- against the broker ---------------------------------------------------------------------
 
 
-def test_consume_events_against_kafka_dedupes_skips_bad_input_and_commits_offsets(
+def test_consume_events_against_kafka_dedupes_dead_letters_bad_input_and_commits_offsets(
     settings, kafka_broker, handled
 ):
     from kafka import KafkaProducer
@@ -260,6 +281,7 @@ def test_consume_events_against_kafka_dedupes_skips_bad_input_and_commits_offset
     topic = unique_name()
     settings.KAFKA_BOOTSTRAP_SERVERS = [kafka_broker.bootstrap]
     settings.KAFKA_CONSUMER_GROUP = unique_name("group")
+    settings.KAFKA_TOPIC_AI_RESULTS_DLQ = unique_name("dlq")
     first = str(uuid.uuid4())
     producer = KafkaProducer(bootstrap_servers=[kafka_broker.bootstrap], acks="all")
 
@@ -283,6 +305,11 @@ def test_consume_events_against_kafka_dedupes_skips_bad_input_and_commits_offset
         assert out.getvalue().strip() == "duplicate 1, handled 2, malformed 1, unknown 1"
         assert handled == [{"event_id": first, "n": 1}, {"n": 2}]
         assert set(ProcessedEvent.objects.values_list("event_id", flat=True)) == {first, f"{topic}/0/4"}
+        copies = read_topic(kafka_broker.bootstrap, settings.KAFKA_TOPIC_AI_RESULTS_DLQ, expect=2)
+        assert [(c.key, dict(c.headers)["dlq_reason"]) for c in copies] == [
+            (b"test_event", b"malformed"),
+            (b"nobody_handles_this", b"unknown"),
+        ]
 
         # The group goes on where it stopped: the next member reads the new message first, and
         # only it (had the offsets not been committed, it would meet the old ones again).
@@ -297,25 +324,21 @@ def test_consume_events_against_kafka_dedupes_skips_bad_input_and_commits_offset
     assert handled[2:] == [{"event_id": later, "n": 3}]
 
 
-def test_a_handler_that_fails_once_is_retried_and_handled(monkeypatch):
-    from notifications import consumer
-
+def test_a_handler_that_fails_once_on_the_database_is_retried_and_handled(monkeypatch):
     calls = []
 
     def flaky(payload):
         calls.append(payload["event_id"])
         if len(calls) == 1:
-            raise ConnectionError("database hiccup")
+            raise OperationalError("database hiccup")
 
     monkeypatch.setitem(consumer.HANDLERS, "flaky_event", flaky)
-    monkeypatch.setattr(consumer, "HANDLER_RETRY_SECONDS", 0)
+    monkeypatch.setattr(consumer, "RETRY_FIRST_DELAY", 0)
     outcome = consumer.handle_message(
         key=b"flaky_event", value=b'{"event_id": "e-flaky-1"}', fallback_id="t/0/1"
     )
     assert outcome == "handled"
     assert calls == ["e-flaky-1", "e-flaky-1"]
-    from notifications.models import ProcessedEvent
-
     assert ProcessedEvent.objects.filter(event_id="e-flaky-1").count() == 1
 
 
@@ -337,7 +360,11 @@ def test_an_apps_handlers_module_is_loaded_by_the_consumer(tmp_path, monkeypatch
     monkeypatch.delitem(consumer.HANDLERS, "owned_event", raising=False)
     settings.INSTALLED_APPS = [*settings.INSTALLED_APPS, "event_owner"]
     try:
-        consumer.run(SimpleNamespace(poll=lambda timeout_ms: {}, commit=lambda offsets: None), timeout=0.01)
+        consumer.run(
+            SimpleNamespace(poll=lambda timeout_ms: {}, commit=lambda offsets: None),
+            dead_letter=lambda letter: None,
+            timeout=0.01,
+        )
         assert consumer.HANDLERS["owned_event"].__module__ == "event_owner.handlers"
     finally:
         consumer.HANDLERS.pop("owned_event", None)
