@@ -6,11 +6,11 @@ from typing import Any
 
 from notifications.consumer import handles
 
-from .services.processings import processing_result_store
+from .services.processings import processing_result_store, processing_result_validate
 
 
-@handles("processing_result")
+# The payload is checked against its schema before the consumer opens a transaction: an invalid
+# result is dead-lettered, never retried. What is left to raise here is the database.
+@handles("processing_result", validate=processing_result_validate)
 def processing_result(payload: dict[str, Any]) -> None:
-    # Everything that is wrong with a result is logged and ignored inside; nothing raises here
-    # for a bad payload, so the consumer's retries are left for real failures (the database).
-    processing_result_store(payload=payload)
+    processing_result_store(**payload)

@@ -8,6 +8,7 @@ Start: both documents must be the caller's; the start is counted against the lim
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import uuid
@@ -20,6 +21,7 @@ from django.utils import timezone
 
 from config.caching import FAILED, safe_call
 from config.errors import NotFound
+from notifications.consumer import InvalidMessage, shown
 from notifications.models import Kind
 from notifications.services import event_emit, notify
 
@@ -99,28 +101,58 @@ def processing_delete(*, user_id: Any, processing_id: Any) -> None:
 def _score(value: Any) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"score must be a number, got {value!r}")
-    return float(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            score = float(value)
+        except OverflowError:  # an integer past any float: no score at all
+            score = math.inf
+        if math.isfinite(score) and 0 <= score <= 100:
+            return score
+    raise InvalidMessage(f"score must be a finite number from 0 to 100 or null, got {shown(value)}")
+
+
+def processing_result_validate(payload: dict[str, Any]) -> dict[str, Any]:
+    """A `processing_result` against its schema (API.md → Events), before anything is stored.
+
+    Returns the arguments of `processing_result_store`; raises `InvalidMessage` (the consumer
+    dead-letters it as `invalid`, never retried) for a bad id, status, score or result.
+    """
+    raw_id = payload.get("processing_id")
+    try:
+        processing_id = uuid.UUID(raw_id) if isinstance(raw_id, str) else None
+    except ValueError:
+        processing_id = None
+    if processing_id is None:
+        raise InvalidMessage(f"processing_id must be a UUID, got {shown(raw_id)}")
+    status = payload.get("status")
+    # Checked as a string first: a list is unhashable, and `in` a frozenset would raise TypeError.
+    if not isinstance(status, str) or status not in RESULT_STATUSES:
+        raise InvalidMessage(f"status must be one of {sorted(RESULT_STATUSES)}, got {shown(status)}")
+    score = _score(payload.get("score"))
+    result = payload.get("result")
+    try:
+        # Measured as it is stored and served; NaN and Infinity are no JSON a client could read.
+        size = len(json.dumps(result, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode())
+    except ValueError as exc:
+        raise InvalidMessage(f"result is not plain JSON: {exc}") from None
+    if size > settings.PROCESSING_RESULT_MAX_BYTES:
+        raise InvalidMessage(
+            f"result is {size} bytes serialized, over PROCESSING_RESULT_MAX_BYTES "
+            f"({settings.PROCESSING_RESULT_MAX_BYTES})"
+        )
+    return {"processing_id": processing_id, "status": status, "score": score, "result": result}
 
 
 @transaction.atomic
-def processing_result_store(*, payload: dict[str, Any]) -> str:
-    """Apply a `processing_result` from the AI handler; returns what happened.
+def processing_result_store(
+    *, processing_id: uuid.UUID, status: str, score: float | None, result: Any
+) -> str:
+    """Apply a validated `processing_result` from the AI handler; returns what happened.
 
-    "stored", or why it was ignored: "invalid" (a bad id, status or score), "unknown" (no such
-    processing: never existed, or deleted since), "duplicate" (it has its result already).
-    Ignored results are logged and never raise: the consumer must go on.
+    "stored", or why it was ignored: "unknown" (no such processing: never existed, or deleted
+    since), "duplicate" (it has its result already). Ignored results are logged, not dead-lettered:
+    the AI handler did nothing wrong (API.md: "Duplicates and unknown ids are ignored and logged").
     """
-    try:
-        processing_id = uuid.UUID(str(payload.get("processing_id")))
-        status = payload.get("status")
-        if status not in RESULT_STATUSES:
-            raise ValueError(f"status must be one of {sorted(RESULT_STATUSES)}, got {status!r}")
-        score = _score(payload.get("score"))
-    except ValueError as exc:
-        logger.warning("processing_result ignored: invalid payload: %s", exc)
-        return "invalid"
     processing = Processing.objects.select_for_update().filter(id=processing_id).first()
     if processing is None:
         logger.warning("processing_result ignored: processing %s unknown or deleted", processing_id)
@@ -131,7 +163,7 @@ def processing_result_store(*, payload: dict[str, Any]) -> str:
         )
         return "duplicate"
     processing.status = status
-    processing.result = payload.get("result")
+    processing.result = result
     processing.score = score
     processing.finished_at = timezone.now()
     processing.save(update_fields=["status", "result", "score", "finished_at"])

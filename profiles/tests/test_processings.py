@@ -317,21 +317,29 @@ def test_a_second_result_for_a_processing_is_ignored_and_logged(auth_client, doc
 
 
 @pytest.mark.parametrize(
-    ("payload", "logged"),
+    ("payload", "outcome", "logged"),
     [
-        ({"processing_id": "PROCESSING", "status": "queued", "score": 1}, "status must be one of"),
-        ({"processing_id": "PROCESSING", "status": "weird", "score": 1}, "status must be one of"),
-        ({"processing_id": "PROCESSING", "status": "done", "score": "high"}, "score must be a number"),
-        ({"processing_id": "PROCESSING", "status": "done", "score": True}, "score must be a number"),
-        ({"processing_id": "not-a-uuid", "status": "done"}, "invalid payload"),
-        ({"status": "done"}, "invalid payload"),
-        ({"processing_id": str(uuid.UUID(int=7)), "status": "done", "score": 1}, "unknown or deleted"),
+        ({"processing_id": "PROCESSING", "status": "queued", "score": 1}, "invalid", "status must be one of"),
+        ({"processing_id": "PROCESSING", "status": "weird", "score": 1}, "invalid", "status must be one of"),
+        ({"processing_id": "PROCESSING", "status": "done", "score": "high"}, "invalid", "score must be a"),
+        ({"processing_id": "PROCESSING", "status": "done", "score": True}, "invalid", "score must be a"),
+        ({"processing_id": "not-a-uuid", "status": "done"}, "invalid", "processing_id must be a UUID"),
+        ({"status": "done"}, "invalid", "processing_id must be a UUID"),
+        # The AI handler did nothing wrong here: ignored and logged, not dead-lettered (API.md).
+        (
+            {"processing_id": str(uuid.UUID(int=7)), "status": "done", "score": 1},
+            "handled",
+            "unknown or deleted",
+        ),
     ],
 )
-def test_bad_results_are_ignored_and_logged_never_raised(auth_client, documents, caplog, payload, logged):
+def test_bad_results_are_logged_and_taken_off_the_stream_never_raised(
+    auth_client, documents, caplog, payload, outcome, logged
+):
     processing = start(auth_client, *documents).json()
     payload = {k: (processing["id"] if v == "PROCESSING" else v) for k, v in payload.items()}
-    assert deliver(payload) == "handled"  # taken off the stream, not retried
+    # Taken off the stream, not retried; an invalid one is dead-lettered by `consumer.run`.
+    assert deliver(payload) == outcome
     assert Processing.objects.get(id=processing["id"]).status == "queued"
     assert not Notification.objects.filter(kind=Kind.PROCESSING).exists()
     assert events("new_processing") == []
