@@ -67,15 +67,28 @@ def redact(text: str) -> str:
     return _KEY_VALUE.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
 
 
+# Line breaks and other control characters in a message: a value from outside (a file's
+# parser warning, a header, a name) that carries them could start a forged line of its own.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """The text with its control characters escaped (`\\n`, `\\x1b`): one line, as written."""
+    if not _CONTROL.search(text):
+        return text
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
 class RedactSecretsFilter(logging.Filter):
-    """Masks tokens and passwords in the rendered message before any handler writes it."""
+    """Masks tokens and passwords in the rendered message before any handler writes it, and
+    escapes its line breaks: a message is one line (a traceback follows it, from `exc_info`)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
         except Exception:  # a malformed call is the logging module's to report
             return True
-        clean = redact(message)
+        clean = one_line(redact(message))
         if clean != message:
             record.msg, record.args = clean, None
         return True

@@ -245,3 +245,19 @@ def test_redact_masks_what_libraries_might_print(line, secret):
 def test_redact_leaves_ordinary_lines_alone():
     line = 'event uploading_data new_user {"user_id": "42", "code": "invalid_credentials"}'
     assert redact(line) == line
+
+
+# --- one record, one line ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("log_format", ["plain", "json"])
+def test_a_message_carrying_line_breaks_stays_one_line(tmp_path, log_format):
+    """A value from outside (a PDF's font name in a parser warning, say) cannot forge a line."""
+    forged = "x\nCRITICAL accounts.security [forged-rid] admin password changed by mallory\r\x1b[2K"
+    with logging_to(tmp_path, log_format=log_format) as log_file:
+        logging.getLogger("pypdf").warning("Advanced encoding %s not implemented yet", forged)
+    lines = log_file.read_text().splitlines()
+    assert len(lines) == 1, lines
+    assert "mallory" in lines[0]
+    assert "\x1b" not in lines[0]
+    assert not any(line.startswith("CRITICAL") or " CRITICAL " in line for line in lines)
