@@ -86,8 +86,12 @@ def post_worker_init(worker: Any) -> None:
     """
     from django.urls import get_resolver
 
+    from profiles.extraction import sandbox
+
     get_resolver().url_patterns  # noqa: B018  (loads the URLconf's modules)
     gc.freeze()
+    # The worker's own zygote for uploads' text extraction: started now, not in the first upload.
+    sandbox.warm_up()
 
 
 def on_exit(server: Any) -> None:

@@ -232,15 +232,6 @@ def _sandboxed_text(kind: str, data: bytes) -> str:
     except Refusal as refusal:
         error = TooLarge if refusal.status == status.HTTP_413_REQUEST_ENTITY_TOO_LARGE else UploadRefused
         raise error(refusal.detail, code=refusal.code) from None
-    if extraction.warnings:
-        # One line however many the parser wrote; ascii() escapes every newline and control
-        # character a file could put in its warnings (a forged log line stays on this one).
-        logger.info(
-            "%s parser warned %d times about an upload; the first: %s",
-            kind,
-            extraction.warnings,
-            ascii(list(extraction.samples)),
-        )
     return _check_length(storable(extraction.text))
 
 

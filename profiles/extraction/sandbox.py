@@ -17,6 +17,7 @@ request too: without this bound, a burst of hostile uploads would hold them all.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import subprocess
@@ -28,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from . import parsers
+
+logger = logging.getLogger(__name__)
 
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
 #: Seconds the parent waits beyond the child's own alarm before it gives up on the answer.
@@ -187,6 +190,16 @@ def extract(kind: str, data: bytes, limits: Limits, *, slots: int, wait_seconds:
         reply = _ask_child(kind, data, limits)
     finally:
         _admission.leave()
+    if reply.get("warnings"):
+        # One line however many the parser wrote (thousands, for some files); ascii() escapes
+        # every newline and control character a file may put in a warning, so a forged log
+        # line stays inside this one.
+        logger.info(
+            "%s parser warned %d times about an upload; the first: %s",
+            kind,
+            reply["warnings"],
+            ascii(reply["samples"]),
+        )
     if "refused" in reply:
         status, code, detail = reply["refused"]
         raise parsers.Refusal(status, code, detail)
