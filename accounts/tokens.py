@@ -141,15 +141,38 @@ class _BackendMixin:
         return token_backend()
 
 
-class SessionAccessToken(_BackendMixin, AccessToken):
+class _BoundedLifetime:
+    """A token whose `exp - iat` is longer than this service issues is refused, whatever key signed
+    it: a key that leaked, or a previous key kept during a rotation, must not mint tokens that
+    live for months (one with `exp` 115 days ahead was accepted before)."""
+
+    payload: dict[str, Any]
+
+    def max_lifetime_seconds(self) -> int:
+        raise NotImplementedError
+
+    def verify(self) -> None:
+        super().verify()  # type: ignore[misc]
+        lifetime = int(self.payload.get("exp", 0)) - int(self.payload.get("iat", 0))
+        if lifetime > self.max_lifetime_seconds():
+            raise TokenError("Token lifetime exceeds what this service issues")
+
+
+class SessionAccessToken(_BackendMixin, _BoundedLifetime, AccessToken):
     """An access token bound to a session (`sid`)."""
 
+    def max_lifetime_seconds(self) -> int:
+        return int(settings.ACCESS_TOKEN_EXPIRE_MINUTES) * 60
 
-class SessionRefreshToken(_BackendMixin, Token):
+
+class SessionRefreshToken(_BackendMixin, _BoundedLifetime, Token):
     """A refresh token: single use, bound to a session, never stored raw."""
 
     token_type = "refresh"  # noqa: S105  (a claim value, not a secret)
     lifetime = timedelta(days=settings.REFRESH_TOKEN_EXPIRE_DAYS)
+
+    def max_lifetime_seconds(self) -> int:
+        return int(settings.REFRESH_TOKEN_EXPIRE_DAYS) * 86400
 
 
 @dataclass(frozen=True, slots=True)

@@ -118,3 +118,28 @@ def test_a_token_naming_the_previous_key_but_signed_by_another_is_refused(key_ro
 
     assert bearer(forged).get("/api/v1/users/me").status_code == 401
     assert bearer(hs256).get("/api/v1/users/me").status_code == 401
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("signer", ["previous", "current"])
+def test_a_token_living_longer_than_the_service_issues_is_refused_whatever_key_signed_it(
+    key_rotation, login, user, settings, signer
+):
+    """API.md: a token whose `exp - iat` exceeds ACCESS_TOKEN_EXPIRE_MINUTES is refused (401)."""
+    old_private, new_private = _pem_private(), _pem_private()
+    _use_keys(key_rotation, new_private, _pem_public(old_private))
+    claims = jwt.decode(login(user)["access"], options={"verify_signature": False})
+    key = old_private if signer == "previous" else new_private
+    kid = tokens.public_jwk(serialization.load_pem_public_key(_pem_public(key).encode()))["kid"]
+
+    def signed(lifetime_seconds: int) -> str:
+        return jwt.encode(
+            {**claims, "exp": claims["iat"] + lifetime_seconds}, key, algorithm="RS256", headers={"kid": kid}
+        )
+
+    limit = settings.ACCESS_TOKEN_EXPIRE_MINUTES * 60
+    assert bearer(signed(limit)).get("/api/v1/users/me").status_code == 200
+    too_long = bearer(signed(115 * 86400)).get("/api/v1/users/me")
+    assert too_long.status_code == 401
+    assert too_long.json()["code"]
+    assert bearer(signed(limit + 1)).get("/api/v1/users/me").status_code == 401
