@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hmac
+import secrets
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 from urllib.parse import urlencode
 
@@ -9,10 +13,11 @@ from django.conf import settings
 from django.contrib.sessions.middleware import SessionMiddleware
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect, JsonResponse
+from django.urls import reverse
 from django.utils.decorators import decorator_from_middleware
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.permissions import AllowAny
@@ -33,7 +38,7 @@ from ..serializers import TokenPairSerializer
 from ..services import TokenPair
 from ..throttles import LoginAddressThrottle
 from . import selectors, services
-from .backends import YandexBackend
+from .backends import TelegramBackend, YandexBackend
 from .serializers import IdentitySerializer, TelegramLoginSerializer, YandexLoginSerializer
 
 
@@ -132,6 +137,64 @@ class IdentityViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.
 with_session = decorator_from_middleware(SessionMiddleware)
 
 
+def get_only(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    """GET (and HEAD) only; any other method is a JSON 405 naming the allowed ones.
+
+    Django's `require_GET` answers an empty text/html 405, and before it the CSRF middleware
+    answered a POST or PUT with its HTML page: these views change nothing on a GET and read no
+    cookie-authenticated session, so they are exempt from CSRF, and every answer is JSON.
+    """
+
+    @csrf_exempt
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if request.method not in ("GET", "HEAD"):
+            response = JsonResponse(
+                {"detail": f'Method "{request.method}" not allowed.', "code": "method_not_allowed"},
+                status=405,
+            )
+            response["Allow"] = "GET, HEAD"
+            return response
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+#: The cookie that binds Telegram's widget return to the browser that started the login.
+TELEGRAM_STATE_COOKIE = "tg_login_state"
+
+
+def telegram_begin(request: HttpRequest) -> HttpResponse:
+    """A nonce for the widget: in a cookie of this browser, and in the `auth_url` that the page
+    gives the widget as `data-auth-url`. Telegram sends the browser back to that URL, state
+    included; `complete` takes the payload only when the two match. Without it, anyone could
+    send a victim a link with their own freshly signed payload and log the victim's browser
+    into the attacker's account (login CSRF)."""
+    state = secrets.token_urlsafe(32)
+    complete_url = request.build_absolute_uri(reverse("social:complete", args=["telegram"]))
+    response = JsonResponse(
+        {
+            "auth_url": f"{complete_url}?{urlencode({'state': state})}",
+            "expires_in": settings.TELEGRAM_AUTH_MAX_AGE,
+        }
+    )
+    response.set_cookie(
+        TELEGRAM_STATE_COOKIE,
+        state,
+        max_age=settings.TELEGRAM_AUTH_MAX_AGE,
+        path=reverse("social:complete", args=["telegram"]),
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+        samesite="Lax",  # sent on Telegram's top-level redirect back, not on cross-site requests
+    )
+    return response
+
+
+def telegram_state_matches(request: HttpRequest) -> bool:
+    given, kept = request.GET.get("state", ""), request.COOKIES.get(TELEGRAM_STATE_COOKIE, "")
+    return bool(given) and bool(kept) and hmac.compare_digest(given.encode(), kept.encode())
+
+
 def hand_over(params: dict[str, Any]) -> HttpResponse:
     """To the frontend, in the URL fragment: a browser sends it to no server and no `Referer`."""
     base = settings.SOCIAL_AUTH_FRONTEND_URL.split("#", 1)[0]
@@ -139,15 +202,17 @@ def hand_over(params: dict[str, Any]) -> HttpResponse:
 
 
 @never_cache
-@require_GET
+@get_only
 @with_session
 @psa("social:complete")
 def begin(request: HttpRequest, backend: str) -> HttpResponse:
-    """`/auth/social/login/<backend>/`: off to the provider (Telegram's widget posts to `complete`)."""
+    """`/auth/social/login/<backend>/`: off to the provider; for Telegram, the widget's state."""
     provider_backend: Any = request.backend  # type: ignore[attr-defined]
     # Each start stores a `state` and a browser session: the login limit per address applies.
     if not LoginAddressThrottle().allow_request(request, None):  # type: ignore[arg-type]
         return hand_over({"error": "throttled"})
+    if isinstance(provider_backend, TelegramBackend):
+        return telegram_begin(request)
     if not isinstance(provider_backend, YandexBackend):
         return hand_over({"error": "unsupported_flow"})
     if not provider_backend.configured():
@@ -159,11 +224,21 @@ def begin(request: HttpRequest, backend: str) -> HttpResponse:
 
 
 @never_cache
-@require_GET
+@get_only
 @with_session
 @psa("social:complete")
 def complete(request: HttpRequest, backend: str) -> HttpResponse:
     """The provider sends the browser back here; the token pair goes on to the frontend."""
+    if isinstance(request.backend, TelegramBackend):  # type: ignore[attr-defined]
+        if not telegram_state_matches(request):
+            return hand_over({"error": "state_mismatch"})
+        response = _complete(request)
+        response.delete_cookie(TELEGRAM_STATE_COOKIE, path=request.path)
+        return response
+    return _complete(request)
+
+
+def _complete(request: HttpRequest) -> HttpResponse:
     try:
         pair = services.social_login_callback(
             backend=request.backend,  # type: ignore[attr-defined]

@@ -140,16 +140,72 @@ def test_not_configured_is_handed_over_as_an_error(settings):
     assert fragment(Client().get(BEGIN)) == {"error": "provider_not_configured"}
 
 
+TELEGRAM_BEGIN = "/api/v1/auth/social/login/telegram/"
+TELEGRAM_COMPLETE = "/api/v1/auth/social/complete/telegram/"
+
+
+def telegram_begin(client: Client) -> str:
+    """The widget's state, as the page gets it: the `auth_url` to give the widget, and a cookie."""
+    response = client.get(TELEGRAM_BEGIN)
+    assert response.status_code == 200, response.content
+    auth_url = urlsplit(response.json()["auth_url"])
+    assert auth_url.path == TELEGRAM_COMPLETE
+    cookie = response.cookies["tg_login_state"]
+    assert cookie["httponly"]
+    assert cookie["samesite"] == "Lax"
+    return parse_qs(auth_url.query)["state"][0]
+
+
 def test_the_telegram_widget_can_complete_the_flow():
+    client = Client()
+    state = telegram_begin(client)
     data = telegram_payload()
-    response = Client().get("/api/v1/auth/social/complete/telegram/", data)
+    response = client.get(TELEGRAM_COMPLETE, {**data, "state": state})
     tokens = fragment(response)
     assert set(tokens) == PAIR_FIELDS
     assert UserSocialAuth.objects.get().provider == "telegram"
+    assert response.cookies["tg_login_state"].value == ""  # spent
     # and its check is ours: the same payload again is a replay
-    assert fragment(Client().get("/api/v1/auth/social/complete/telegram/", data)) == {
+    state = telegram_begin(client)
+    assert fragment(client.get(TELEGRAM_COMPLETE, {**data, "state": state})) == {
         "error": "telegram_auth_invalid"
     }
+
+
+@pytest.mark.parametrize("how", ["no state", "no cookie", "another browser's state"])
+def test_a_telegram_payload_not_bound_to_this_browser_is_refused(how):
+    """Login CSRF: a link carrying someone else's freshly signed payload logs no browser in."""
+    attacker, victim = Client(), Client()
+    data = telegram_payload()
+    if how == "no state":
+        telegram_begin(victim)
+        response = victim.get(TELEGRAM_COMPLETE, data)
+    elif how == "no cookie":
+        response = victim.get(TELEGRAM_COMPLETE, {**data, "state": telegram_begin(attacker)})
+    else:
+        telegram_begin(victim)
+        response = victim.get(TELEGRAM_COMPLETE, {**data, "state": telegram_begin(attacker)})
+    assert fragment(response) == {"error": "state_mismatch"}
+    assert not AuthSession.objects.exists()
+    assert not UserSocialAuth.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("put", BEGIN),
+        ("post", BEGIN),
+        ("post", TELEGRAM_COMPLETE),
+        ("delete", COMPLETE),
+        ("patch", TELEGRAM_BEGIN),
+    ],
+)
+def test_a_wrong_method_on_the_browser_flow_is_a_json_405_even_with_csrf_checks(method, path):
+    response = getattr(Client(enforce_csrf_checks=True), method)(path)
+    assert response.status_code == 405
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["code"] == "method_not_allowed"
+    assert response["Allow"] == "GET, HEAD"
 
 
 def test_an_unknown_backend_is_a_json_404():
