@@ -249,13 +249,24 @@ def hash_token(raw: str) -> str:
 
 
 def make_token_pair(
-    *, user_id: str, session_id: str, roles: list[str], session_expires_at: datetime
+    *,
+    user_id: str,
+    session_id: str,
+    roles: list[str],
+    session_expires_at: datetime,
+    auth_time: datetime | None = None,
 ) -> tuple[str, str, int]:
-    """(access, refresh, access lifetime in seconds); neither outlives the session."""
+    """(access, refresh, access lifetime in seconds); neither outlives the session.
+
+    `auth_time` (OIDC): when the session was opened, which a refresh does not change; services
+    that want a recent login compare it to now.
+    """
     access = SessionAccessToken()
     access["sub"] = user_id
     access["sid"] = session_id
     access["roles"] = roles
+    if auth_time is not None:
+        access["auth_time"] = datetime_to_epoch(auth_time)
     refresh = SessionRefreshToken()
     refresh["sub"] = user_id
     refresh["sid"] = session_id

@@ -243,6 +243,9 @@ MAX_ACTIVE_SESSIONS = env_int("MAX_ACTIVE_SESSIONS", 10, minimum=1)
 # last_used_at is written at most this often per session by plain requests
 # (refresh always writes it): the session list stays useful, reads stay cheap.
 SESSION_TOUCH_SECONDS = env_int("SESSION_TOUCH_SECONDS", 300)
+# An account without a usable password (made by social login) proves itself for a sensitive
+# change (a link, email change, delete) with a session opened less than this many seconds ago.
+REAUTH_MAX_AGE = env_int("REAUTH_MAX_AGE", 300, minimum=1)
 LOGIN_MAX_ATTEMPTS = env_int("LOGIN_MAX_ATTEMPTS", 15, minimum=1)
 LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 300, minimum=1)
 ACCOUNT_RESTORE_DAYS = env_int("ACCOUNT_RESTORE_DAYS", 30, minimum=1)

@@ -88,6 +88,7 @@ def session_open(*, user: User, ip: str | None, user_agent: str) -> TokenPair:
         session_id=str(session.id),
         roles=user.roles,
         session_expires_at=session.expires_at,
+        auth_time=session.created_at,
     )
     session.refresh_token_hash = hash_token(refresh)
     known_device = AuthSession.objects.filter(user=user, user_agent=user_agent).exists()
@@ -184,6 +185,7 @@ def session_refresh(*, refresh: str) -> TokenPair:
         session_id=session_id,
         roles=sorted(g.name for g in user.groups.all()),
         session_expires_at=session.expires_at,
+        auth_time=session.created_at,
     )
     now = timezone.now()
     with transaction.atomic():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
@@ -33,6 +34,7 @@ from notifications.services import notify
 
 from ..models import User
 from ..services import AuditKind, TokenPair, audit_record, session_open
+from ..services.reauth import reauth_confirm
 from .backends import PROVIDER_OF_BACKEND, PROVIDERS, TITLES, TelegramBackend, YandexBackend
 from .telegram import CHALLENGE
 
@@ -122,16 +124,38 @@ def _audited_failure(provider: str) -> Iterator[None]:
         raise
 
 
+@dataclass(frozen=True)
+class LinkRequest:
+    """A social login call that carries the caller's access token: a link to that account, which
+    needs the proof of every change of how an account is reached (`reauth_confirm`). Without it a
+    stolen access token could link the thief's Telegram, a login that outlives the victim's
+    password change and logout-all."""
+
+    user_id: Any
+    session_id: Any
+    current_password: str | None = None
+
+
+def _link_proven(link: LinkRequest | None) -> Any:
+    """The id of the account to link to, once its owner proved themselves (before any provider call)."""
+    if link is None:
+        return None
+    user = User.objects.get(id=link.user_id)
+    reauth_confirm(user=user, session_id=link.session_id, password=link.current_password)
+    return user.id
+
+
 def social_login_yandex(
     *,
     access_token: str | None = None,
     code: str | None = None,
     redirect_uri: str | None = None,
-    link_user_id: Any = None,
+    link: LinkRequest | None = None,
     ip: str | None,
     user_agent: str,
 ) -> TokenPair:
     """`POST /auth/social/yandex`: a Yandex token, or a code we exchange with the app's secret."""
+    link_user_id = _link_proven(link)
     backend = backend_for("yandex")
     with _audited_failure("yandex"), provider_errors("yandex"):
         if code is not None:
@@ -144,9 +168,10 @@ def social_login_yandex(
 
 
 def social_login_telegram(
-    *, data: Mapping[str, Any], link_user_id: Any = None, ip: str | None, user_agent: str
+    *, data: Mapping[str, Any], link: LinkRequest | None = None, ip: str | None, user_agent: str
 ) -> TokenPair:
     """`POST /auth/social/telegram`: the Login Widget's fields."""
+    link_user_id = _link_proven(link)
     backend = backend_for("telegram")
     with _audited_failure("telegram"):
         profile = backend.profile_from_widget(data)

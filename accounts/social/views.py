@@ -62,8 +62,16 @@ class SocialLoginView(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [LoginAddressThrottle]
 
-    def link_user_id(self, request: Request) -> str | None:
-        return principal(request).id if request.user is not None else None
+    def link_request(self, request: Request) -> services.LinkRequest | None:
+        """With the caller's access token, a link: its proof is `current_password`, or a recent session."""
+        if request.user is None:
+            return None
+        password = request.data.get("current_password") if isinstance(request.data, dict) else None
+        return services.LinkRequest(
+            user_id=principal(request).id,
+            session_id=request.auth.session_id,
+            current_password=password if isinstance(password, str) else None,
+        )
 
 
 class YandexLoginView(SocialLoginView):
@@ -83,7 +91,7 @@ class YandexLoginView(SocialLoginView):
         serializer.is_valid(raise_exception=True)
         pair = services.social_login_yandex(
             **serializer.validated_data,
-            link_user_id=self.link_user_id(request),
+            link=self.link_request(request),
             ip=client_ip(request),
             user_agent=user_agent(request),
         )
@@ -99,7 +107,7 @@ class TelegramLoginView(SocialLoginView):
         serializer.is_valid(raise_exception=True)
         pair = services.social_login_telegram(
             data=dict(serializer.validated_data),
-            link_user_id=self.link_user_id(request),
+            link=self.link_request(request),
             ip=client_ip(request),
             user_agent=user_agent(request),
         )

@@ -24,7 +24,7 @@ from accounts.tests.social_support import (
     mock_user_info,
     yandex_profile,
 )
-from accounts.tests.support import bearer
+from accounts.tests.support import PASSWORD, bearer
 from notifications.models import Notification, OutboxEvent
 
 pytestmark = pytest.mark.django_db
@@ -242,7 +242,7 @@ def test_linking_with_the_callers_token_links_and_tells_the_owner(
 ):
     mock_user_info(yandex)
 
-    body = assert_pair(post({"access_token": TOKEN}, auth_client))
+    body = assert_pair(post({"access_token": TOKEN, "current_password": PASSWORD}, auth_client))
 
     identity = UserSocialAuth.objects.get()
     assert identity.user == user
@@ -270,7 +270,7 @@ def test_an_identity_linked_to_another_account_is_400_identity_taken(yandex, aut
     UserSocialAuth.objects.create(user=other, provider="yandex-oauth2", uid="1000034426", id_key="id")
     mock_user_info(yandex)
 
-    response = post({"access_token": TOKEN}, auth_client)
+    response = post({"access_token": TOKEN, "current_password": PASSWORD}, auth_client)
 
     assert response.status_code == 400, response.content
     assert response.json()["code"] == "identity_taken"
@@ -280,7 +280,7 @@ def test_an_identity_linked_to_another_account_is_400_identity_taken(yandex, aut
 def test_a_second_yandex_account_is_not_linked_to_the_same_user(yandex, auth_client, user):
     UserSocialAuth.objects.create(user=user, provider="yandex-oauth2", uid="555", id_key="id")
     mock_user_info(yandex)
-    response = post({"access_token": TOKEN}, auth_client)
+    response = post({"access_token": TOKEN, "current_password": PASSWORD}, auth_client)
     assert response.status_code == 400
     assert response.json()["code"] == "provider_already_linked"
 
