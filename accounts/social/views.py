@@ -69,7 +69,7 @@ class SocialLoginView(APIView):
         password = request.data.get("current_password") if isinstance(request.data, dict) else None
         return services.LinkRequest(
             user_id=principal(request).id,
-            session_id=request.auth.session_id,
+            session_id=request.auth.session_id,  # type: ignore[union-attr]  # AccessClaims, from our authentication
             current_password=password if isinstance(password, str) else None,
         )
 
