@@ -307,9 +307,10 @@ def dead_letter_copy(record: Any, outcome: Outcome) -> DeadLetter:
     truncated: list[str] = []
     if key is not None and len(key) > DEAD_LETTER_MAX_KEY_BYTES:
         key, truncated = key[:DEAD_LETTER_MAX_KEY_BYTES], [*truncated, "key"]
-    if sum(len(name) + len(raw) for name, raw in headers) > DEAD_LETTER_MAX_HEADER_BYTES:
-        headers, truncated = [], [*truncated, "headers"]
-    room = DEAD_LETTER_MAX_BYTES - len(key or b"") - sum(len(n) + len(r) for n, r in headers)
+    header_bytes = sum(len(name.encode()) + len(raw) for name, raw in headers)
+    if header_bytes > DEAD_LETTER_MAX_HEADER_BYTES:
+        headers, header_bytes, truncated = [], 0, [*truncated, "headers"]
+    room = DEAD_LETTER_MAX_BYTES - len(key or b"") - header_bytes
     if value is not None and len(value) > room:
         value, truncated = value[:room], [*truncated, f"value:{len(value)}"]
     ours = [

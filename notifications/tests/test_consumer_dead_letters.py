@@ -303,6 +303,17 @@ def test_an_original_too_big_for_a_copy_is_cut_and_says_so(handled):
     assert dict(letter.headers)["dlq_truncated"] == f"key,value:{len(huge)}".encode()
 
 
+def test_original_headers_too_big_for_a_copy_are_left_out_and_say_so(handled):
+    headers = [(f"h{i}", b"v" * 1000) for i in range(70)]
+    letters = Letters()
+
+    consumer.run(FakeConsumer([[record(0, raw=b"{", headers=headers)]]), dead_letter=letters, max_messages=1)
+
+    [letter] = letters
+    assert [name for name, _ in letter.headers if not name.startswith("dlq_")] == []
+    assert (letter.value, dict(letter.headers)["dlq_truncated"]) == (b"{", b"headers")
+
+
 def test_when_the_copy_cannot_be_sent_its_offset_is_not_committed_and_run_stops(handled):
     fake = FakeConsumer([[record(0), record(1, raw=b"{bad"), record(2)]])
 
