@@ -13,10 +13,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     DJANGO_ENV=production \
     LOG_DIR=/var/log/user-service \
     PROMETHEUS_MULTIPROC_DIR=/run/user-service/metrics \
-    SECRET_KEY_FILE=/var/lib/user-service/secret_key
+    SECRET_KEY_FILE=/var/lib/user-service/secret_key \
+    DOCUMENT_STORAGE_DIR=/var/lib/user-service/documents
+# Uploaded files go to DOCUMENT_STORAGE_DIR, a volume in docker-compose.yml: never under /app,
+# the image's code, which is read-only for the service's user.
 RUN useradd --system --uid 10001 --user-group --home-dir /app --shell /usr/sbin/nologin app \
- && mkdir -p /var/log/user-service /run/user-service/metrics /var/lib/user-service \
- && chown app:app /var/log/user-service /run/user-service/metrics /var/lib/user-service
+ && mkdir -p /var/log/user-service /run/user-service/metrics /var/lib/user-service/documents \
+ && chown app:app /var/log/user-service /run/user-service/metrics /var/lib/user-service \
+      /var/lib/user-service/documents
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 # The code stays root-owned and read-only for the service's user.

@@ -4,9 +4,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts.views import jwks_view
 
-from . import health, metrics_view
+from . import health, home, metrics_view
 
 urlpatterns = [
+    path("", home.home, name="home"),
     path("api/v1/", include("accounts.urls")),
     path("api/v1/", include("notifications.urls")),
     path("api/v1/", include("profiles.urls")),

@@ -103,8 +103,26 @@ def test_the_image_is_slim_and_runs_as_a_user():
     assert users[-1] not in {"root", "0"}
     assert 'CMD ["gunicorn", "-c", "gunicorn.conf.py", "config.wsgi"]' in dockerfile
     ignored = (ROOT / ".dockerignore").read_text().split()
-    for private in (".env", ".secret_key", ".git", "*.pem", "db.sqlite3"):
+    for private in (".env", ".secret_key", ".git", "*.pem", "db.sqlite3", "media", "keys"):
         assert private in ignored
+
+
+@needs_compose
+def test_uploads_land_in_a_volume_not_in_the_image(tmp_path):
+    """The image's /app is read-only code: uploads need a writable volume that outlives the image."""
+    shutil.copy(COMPOSE, tmp_path / "docker-compose.yml")
+    result = _compose(tmp_path, "config")
+    assert result.returncode == 0, result.stderr
+    config = yaml.safe_load(result.stdout)
+    assert "documents" in config["volumes"]
+    for name in (*APP_SERVICES, "migrate"):
+        service = config["services"][name]
+        folder = service["environment"]["DOCUMENT_STORAGE_DIR"]
+        assert not folder.startswith("/app")
+        mounts = [v if isinstance(v, str) else f"{v['source']}:{v['target']}" for v in service["volumes"]]
+        assert any(mount.split(":")[:2] == ["documents", folder] for mount in mounts), mounts
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "DOCUMENT_STORAGE_DIR=/var/lib/user-service/documents" in dockerfile
 
 
 def test_the_entrypoint_makes_one_secret_key_and_keeps_it(tmp_path):
