@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+
 def test_root_leads_to_the_docs_in_development(client, settings):
     settings.PRODUCTION = False
     response = client.get("/")
