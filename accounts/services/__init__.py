@@ -6,6 +6,7 @@ audit). Field problems are raised as Django `ValidationError`s with a
 message dict; everything else as `config.errors.ServiceError`.
 """
 
+from .admins import LastAdmin, admins_active, admins_kept
 from .audit import AuditKind, audit_record
 from .lockout import lockout_unlock_user
 from .passwords import (
@@ -55,8 +56,11 @@ from .users import (
 __all__ = [
     "LOGIN_FAILED",
     "AuditKind",
+    "LastAdmin",
     "TokenPair",
     "access_token_verify",
+    "admins_active",
+    "admins_kept",
     "audit_record",
     "ensure_admin",
     "lockout_unlock_user",

@@ -2,7 +2,9 @@
 
 Check pass first (shape, not found, the same user twice), one lookup query
 per `BATCH_SIZE` entries; then each user through `user_soft_delete` or
-`user_hard_delete`, so sessions, caches, events and audit are the API's.
+`user_hard_delete`, so sessions, caches, events and audit are the API's, and
+so is a refusal: the last active administrator is not deleted (`last_admin`),
+reported on its row like a user not found.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.db.models.functions import Lower
 
-from config.errors import NotFound
+from config.errors import NotFound, ServiceError
 
 from ..ids import Id
 from ..models import User, normalize_email
@@ -89,7 +91,9 @@ def users_bulk_delete(
     Check pass first (shape, not found, the same user twice), one lookup query
     per `BATCH_SIZE` entries; then each user through the same service as the
     API, so sessions, caches, events and audit are the API's. A soft delete of
-    an account already deleted is left alone and counted as unchanged.
+    an account already deleted is left alone and counted as unchanged. A row
+    the service refuses (`last_admin`) is reported with its line; without
+    `continue_on_error` nothing is then deleted.
     """
     result = BulkResult(dry_run=dry_run)
     targets = _delete_check(path, hard, result, report, progress)
@@ -106,6 +110,9 @@ def users_bulk_delete(
                 except (User.DoesNotExist, NotFound):
                     result.failed += 1
                     report(RowError(line, "Not found (deleted meanwhile)."))
+                except ServiceError as exc:  # refused, and rolled back by the service
+                    result.failed += 1
+                    report(RowError(line, f"Not deleted: {exc.detail} ({exc.code})"))
                 bar.update()
         else:
             with transaction.atomic():
@@ -114,6 +121,9 @@ def users_bulk_delete(
                         delete(user_id=user_id, actor_id=actor_id)
                     except (User.DoesNotExist, NotFound):
                         report(RowError(line, "Not found (deleted meanwhile); nothing was deleted."))
+                        raise _Abort from None
+                    except ServiceError as exc:
+                        report(RowError(line, f"{exc.detail} ({exc.code}); nothing was deleted."))
                         raise _Abort from None
                     result.done += 1
                     bar.update()

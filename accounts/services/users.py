@@ -11,6 +11,7 @@ import secrets
 import sys
 import uuid
 from collections.abc import Collection, Iterable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,6 +35,7 @@ from notifications.services import event_emit, notify
 from .. import cache as auth_cache
 from ..ids import Id
 from ..models import ROLE_ADMIN, ROLE_USER, User, normalize_email, user_is_admin
+from .admins import admins_kept
 from .audit import AuditKind, audit_record
 from .lockout import lockout_check, lockout_key, lockout_record_failure, lockout_reset
 from .sessions import LOGIN_FAILED, password_confirm, password_matches, sessions_revoke_all
@@ -336,31 +338,39 @@ def user_admin_update(
     email: str | None = None,
     full_name: str | None = None,
 ) -> User:
-    """An administrator's edit: the profile fields, activity, roles (and, in the Django admin, superuser)."""
-    user = user_update(
-        user_id=user_id, actor_id=actor_id, username=username, email=email, full_name=full_name
-    )
-    if is_superuser is not None and is_superuser != user.is_superuser:
-        _set_superuser(user=user, is_superuser=is_superuser, actor_id=actor_id)
-    if roles is not None:
-        user_set_roles(user=user, roles=roles, actor_id=actor_id)
-    deactivate_deleted = is_active is False and user.deleted_by_owner
-    if is_active is not None and (is_active != user.is_active or deactivate_deleted):
-        user_set_active(user=user, is_active=is_active, actor_id=actor_id)
+    """An administrator's edit: the profile fields, activity, roles (and, in the Django admin, superuser).
+
+    An edit that could take away someone's administration is refused (`last_admin`,
+    nothing changed) when it would leave no active administrator.
+    """
+    may_remove_admin = is_active is False or is_superuser is False or roles is not None
+    guard: AbstractContextManager[None] = admins_kept() if may_remove_admin else nullcontext()
+    with guard:  # before `user_update` locks the row: the admins' lock comes first
+        user = user_update(
+            user_id=user_id, actor_id=actor_id, username=username, email=email, full_name=full_name
+        )
+        if is_superuser is not None and is_superuser != user.is_superuser:
+            _set_superuser(user=user, is_superuser=is_superuser, actor_id=actor_id)
+        if roles is not None:
+            user_set_roles(user=user, roles=roles, actor_id=actor_id)
+        deactivate_deleted = is_active is False and user.deleted_by_owner
+        if is_active is not None and (is_active != user.is_active or deactivate_deleted):
+            user_set_active(user=user, is_active=is_active, actor_id=actor_id)
     return user
 
 
 def _set_superuser(*, user: User, is_superuser: bool, actor_id: Id | None) -> None:
-    user.is_superuser = is_superuser
-    user.is_staff = user_is_admin(is_superuser=is_superuser, roles=user.roles)
-    user.save(update_fields=["is_superuser", "is_staff", "updated_at"])
-    event_emit(name="user_updated", payload={"user_id": str(user.id), "is_superuser": is_superuser})
-    audit_record(
-        AuditKind.ADMIN_ACTION,
-        user_id=user.id,
-        actor_id=actor_id,
-        action="superuser_granted" if is_superuser else "superuser_revoked",
-    )
+    with nullcontext() if is_superuser else admins_kept():
+        user.is_superuser = is_superuser
+        user.is_staff = user_is_admin(is_superuser=is_superuser, roles=user.roles)
+        user.save(update_fields=["is_superuser", "is_staff", "updated_at"])
+        event_emit(name="user_updated", payload={"user_id": str(user.id), "is_superuser": is_superuser})
+        audit_record(
+            AuditKind.ADMIN_ACTION,
+            user_id=user.id,
+            actor_id=actor_id,
+            action="superuser_granted" if is_superuser else "superuser_revoked",
+        )
     auth_cache.refresh_user(user.id)
 
 
@@ -375,12 +385,16 @@ def user_set_roles(
     """
     groups = _resolve_groups(roles)
     before = user.roles
-    user.groups.set(groups)
     after = sorted(g.name for g in groups)
-    is_staff = user_is_admin(is_superuser=user.is_superuser, roles=after)
-    if is_staff != user.is_staff:
-        user.is_staff = is_staff
-        user.save(update_fields=["is_staff", "updated_at"])
+    # Only a change that takes `admin` away takes the admins' lock: an approval that adds
+    # a role holds the user's row already, and the lock comes before row locks.
+    taken = ROLE_ADMIN in before and ROLE_ADMIN not in after
+    with admins_kept() if taken else nullcontext():
+        user.groups.set(groups)
+        is_staff = user_is_admin(is_superuser=user.is_superuser, roles=after)
+        if is_staff != user.is_staff:
+            user.is_staff = is_staff
+            user.save(update_fields=["is_staff", "updated_at"])
     if before != after:
         event_emit(
             name="role_changed", payload={"user_id": str(user.id), "roles": after, "previous_roles": before}
@@ -407,12 +421,13 @@ def user_set_active(*, user: User, is_active: bool, actor_id: Id | None = None) 
     Deactivating is an administrator's decision: an account its owner had
     deleted is then no longer theirs to restore.
     """
-    user.is_active = is_active
-    fields = ["is_active", "updated_at"]
-    if not is_active and user.deleted_by_owner:
-        user.deleted_by_owner = False
-        fields.append("deleted_by_owner")
-    user.save(update_fields=fields)
+    with nullcontext() if is_active else admins_kept():
+        user.is_active = is_active
+        fields = ["is_active", "updated_at"]
+        if not is_active and user.deleted_by_owner:
+            user.deleted_by_owner = False
+            fields.append("deleted_by_owner")
+        user.save(update_fields=fields)
     if not is_active:
         sessions_revoke_all(user_id=user.id, reason="deactivated", actor_id=actor_id)
     event_emit(name="user_updated", payload={"user_id": str(user.id), "is_active": is_active})
@@ -430,7 +445,13 @@ def user_soft_delete(*, user_id: Id, actor_id: Id | None = None, by_owner: bool 
     Only by an administrator, unless `by_owner` (`DELETE /users/me`): a ban
     is a ban, so `/auth/restore` undoes the owner's own deletion and no other.
     An administrator deleting an account its owner had deleted makes it theirs.
+    The last active administrator is not deleted (`last_admin`), whoever asks.
     """
+    with admins_kept():  # the admins' lock before the row lock
+        return _soft_delete(user_id=user_id, actor_id=actor_id, by_owner=by_owner)
+
+
+def _soft_delete(*, user_id: Id, actor_id: Id | None, by_owner: bool) -> User:
     user = _user(user_id, for_update=True)
     if user.deleted_at is None:
         user.deleted_at = timezone.now()
@@ -455,11 +476,13 @@ def user_hard_delete(*, user_id: Id, actor_id: Id | None = None) -> None:
     Its sessions are revoked first so that the cache records them as revoked
     (a token in flight is refused at once, even before the cached user entry
     is dropped); then the row goes, `user_deleted` (`hard: true`) is emitted and
-    the cached user is removed after commit.
+    the cached user is removed after commit. The last active administrator is
+    not removed (`last_admin`).
     """
-    user = _user(user_id, for_update=True)
-    sessions_revoke_all(user_id=user.id, reason="deleted", actor_id=actor_id)
-    user.delete()
+    with admins_kept():  # the admins' lock before the row lock
+        user = _user(user_id, for_update=True)
+        sessions_revoke_all(user_id=user.id, reason="deleted", actor_id=actor_id)
+        user.delete()
     event_emit(name="user_deleted", payload={"user_id": str(user_id), "hard": True})
     # The row is gone, so the audit entry names the id in its detail (as the purge does).
     audit_record(AuditKind.PURGED, actor_id=actor_id, detail_user_id=str(user_id), hard=True)

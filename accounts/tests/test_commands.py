@@ -338,6 +338,7 @@ def test_list_users_prints_a_table(population):
 
 def test_list_users_shows_deleted_and_last_login(population):
     User.objects.filter(username="ann").update(last_login="2030-01-02T03:04:00Z")
+    User.objects.filter(username="ann").update(is_superuser=True)  # ben is not the last admin
     call_command("delete_user", "ben", "--yes", stdout=io.StringIO())
 
     out, _ = run("list_users")
@@ -376,6 +377,7 @@ def test_list_users_active_and_inactive_exclude_each_other(population):
 
 def test_list_users_json_for_scripts(population):
     ben = population["ben"]
+    User.objects.filter(username="ann").update(is_superuser=True)  # ben is not the last admin
     call_command("delete_user", "ben", "--yes", stdout=io.StringIO())
     ben.refresh_from_db()
 

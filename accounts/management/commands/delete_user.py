@@ -3,6 +3,8 @@
 Both go through the services the API uses, so the user's sessions end and
 the cache forgets them at once; a soft delete stays restorable by an
 administrator (not by the owner: a ban is a ban) for `ACCOUNT_RESTORE_DAYS`.
+A refusal of the service (the last active administrator: `last_admin`) is the
+command's error, with exit status 1, and nothing is deleted.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts import services
 from accounts.selectors import user_find
+from config.errors import ServiceError
 
 
 class Command(BaseCommand):
@@ -44,11 +47,16 @@ class Command(BaseCommand):
                 answer = ""
             if answer.strip().lower() not in {"y", "yes"}:
                 raise CommandError("Cancelled; nothing was deleted.")
+        try:
+            if hard:
+                services.user_hard_delete(user_id=target.id)
+            else:
+                deleted = services.user_soft_delete(user_id=target.id)
+        except ServiceError as exc:
+            raise CommandError(f"{name} was not deleted: {exc.detail} ({exc.code})") from None
         if hard:
-            services.user_hard_delete(user_id=target.id)
             self.stdout.write(self.style.SUCCESS(f"Removed {name} for good; its sessions are revoked."))
         else:
-            deleted = services.user_soft_delete(user_id=target.id)
             assert deleted.deleted_at is not None
             until = deleted.deleted_at + timedelta(days=settings.ACCOUNT_RESTORE_DAYS)
             self.stdout.write(

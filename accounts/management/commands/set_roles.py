@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts import services
 from accounts.selectors import user_find
+from config.errors import ServiceError
 
 
 class Command(BaseCommand):
@@ -26,4 +27,6 @@ class Command(BaseCommand):
             services.user_set_roles(user=target, roles=roles)
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from None
+        except ServiceError as exc:  # the last active administrator keeps `admin`
+            raise CommandError(f"{target.username}: {exc.detail} ({exc.code})") from None
         self.stdout.write(self.style.SUCCESS(f"{target.username}: {', '.join(sorted(set(roles)))}"))
