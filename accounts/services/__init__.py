@@ -18,6 +18,7 @@ from .passwords import (
     password_set,
 )
 from .role_requests import role_request_approve, role_request_cancel, role_request_create, role_request_reject
+from .roles import role_create, role_delete, role_describe, role_update
 from .sessions import (
     LOGIN_FAILED,
     TokenPair,
@@ -73,10 +74,14 @@ __all__ = [
     "password_reset_request",
     "password_reset_send",
     "password_set",
+    "role_create",
+    "role_delete",
+    "role_describe",
     "role_request_approve",
     "role_request_cancel",
     "role_request_create",
     "role_request_reject",
+    "role_update",
     "session_is_live",
     "session_login",
     "session_open",
