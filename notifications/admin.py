@@ -1,4 +1,9 @@
-"""Back-office for notifications, broadcasts and the event outbox."""
+"""Back-office for notifications, broadcasts and the event outbox.
+
+Notifications are read here, and deleted through the API's `notification_delete`
+(the unread count forgets them); broadcasts are sent through `broadcast_create`
+and then kept as the record of what was sent; the outbox is only looked at.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,13 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.models import Group
+from django.db import transaction
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from config.admin_site import ServiceModelAdmin
 from config.errors import ServiceError
 
 from . import services
@@ -44,7 +52,7 @@ class BroadcastForm(forms.Form):
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(ServiceModelAdmin):
     list_display = ["created_at", "user", "kind", "title", "read_at", "emailed_at"]
     list_filter = ["kind", ("read_at", admin.EmptyFieldListFilter)]
     search_fields = ["user__username", "user__email", "title"]
@@ -55,6 +63,17 @@ class NotificationAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # users are notified by the services (or a broadcast), never by hand-made rows
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # what a user was told stays as it was told
+
+    def delete_model(self, request: HttpRequest, obj: Notification) -> None:
+        services.notification_delete(user_id=obj.user_id, notification_id=obj.pk)
+
+    @transaction.atomic
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
+        for notification in queryset:
+            services.notification_delete(user_id=notification.user_id, notification_id=notification.pk)
 
     def get_urls(self) -> list[Any]:
         return [
@@ -113,6 +132,9 @@ class BroadcastAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # the record of what was sent to whom; the notifications it made stay either way
+
 
 @admin.register(OutboxEvent)
 class OutboxEventAdmin(admin.ModelAdmin):
@@ -127,3 +149,6 @@ class OutboxEventAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # a pending event deleted is an event other services never hear of

@@ -1,20 +1,33 @@
-"""The back-office for profile data and documents."""
+"""The back-office for profile data and documents.
+
+Nothing is added or edited here by hand. What may be deleted goes through the
+service the API's DELETE calls, from the delete page and from the bulk action
+alike (`delete_model`, `delete_queryset`), so the effects are the API's: the
+cached copy dropped, the event emitted, the processings taken along.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.contrib import admin
+from django.db import transaction
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 
+from config.admin_site import ServiceModelAdmin
+
 from .models import ChatSession, LLMSetting, Processing, QuizResult, Requirements, Resume
+from .services.chat_sessions import chat_session_delete
+from .services.documents import document_delete
+from .services.processings import processing_delete
+from .services.quiz_results import quiz_result_delete
 
 # --- Profile data -------------------------------------------------------------------------------
 # LLM settings are the user's own choice and pass through the service (catalogue check,
 # event, cache): the admin looks, it does not edit them. Chat sessions and quiz results
-# may be deleted (nothing is cached about them), never added or edited by hand.
+# may be deleted, through the API's services, never added or edited by hand.
 
 
 class ReadOnlyAdminMixin:
@@ -37,21 +50,37 @@ class LLMSettingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(ChatSession)
-class ChatSessionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ChatSessionAdmin(ReadOnlyAdminMixin, ServiceModelAdmin):
     list_display = ["title", "external_id", "user", "last_activity_at", "created_at"]
     list_filter = [("last_activity_at", admin.DateFieldListFilter)]
     search_fields = ["user__username", "user__email", "external_id", "title"]
     list_select_related = ["user"]
     date_hierarchy = "last_activity_at"
 
+    def delete_model(self, request: HttpRequest, obj: ChatSession) -> None:
+        chat_session_delete(user_id=obj.user_id, session_id=obj.pk)
+
+    @transaction.atomic
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ChatSession]) -> None:
+        for session in queryset:
+            chat_session_delete(user_id=session.user_id, session_id=session.pk)
+
 
 @admin.register(QuizResult)
-class QuizResultAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class QuizResultAdmin(ReadOnlyAdminMixin, ServiceModelAdmin):
     list_display = ["completed_at", "user", "topic", "quiz_id", "score", "max_score", "percent"]
     list_filter = ["topic", ("completed_at", admin.DateFieldListFilter)]
     search_fields = ["user__username", "user__email", "topic", "quiz_id"]
     list_select_related = ["user"]
     date_hierarchy = "completed_at"
+
+    def delete_model(self, request: HttpRequest, obj: QuizResult) -> None:
+        quiz_result_delete(user_id=obj.user_id, result_id=obj.pk)
+
+    @transaction.atomic
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[QuizResult]) -> None:
+        for result in queryset:
+            quiz_result_delete(user_id=result.user_id, result_id=result.pk)
 
 
 class LatestOnlyFormSet(BaseInlineFormSet):
@@ -114,9 +143,10 @@ USER_INLINES = [LLMSettingInline, ChatSessionInline, QuizResultInline]
 # --- Documents and processings ------------------------------------------------------------------
 
 
-class _DocumentAdmin(admin.ModelAdmin):
-    """Read-only: documents are created over the API (checks, events); deleting one here takes its
-    file along (post_delete) and its processings (cascade)."""
+class _DocumentAdmin(ServiceModelAdmin):
+    """Read-only: documents are created over the API (checks, events). A delete here is the API's
+    `document_delete`: the cached text dropped, `delete_resume` / `delete_requirements` emitted,
+    the processings taken along (their ids in the event), the file removed after commit."""
 
     list_display = ["id", "user", "title", "source", "file_size", "created_at"]
     list_filter = ["source"]
@@ -131,13 +161,23 @@ class _DocumentAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: object, obj: object = None) -> bool:
         return False
 
+    def delete_model(self, request: HttpRequest, obj: Resume | Requirements) -> None:
+        document_delete(model=type(obj), user_id=obj.user_id, document_id=obj.pk)
+
+    @transaction.atomic
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        for document in queryset:
+            document_delete(model=type(document), user_id=document.user_id, document_id=document.pk)
+
 
 admin.site.register(Resume, _DocumentAdmin)
 admin.site.register(Requirements, _DocumentAdmin)
 
 
 @admin.register(Processing)
-class ProcessingAdmin(admin.ModelAdmin):
+class ProcessingAdmin(ServiceModelAdmin):
+    """Read-only; a delete here is the API's `processing_delete` (`delete_processing` emitted)."""
+
     list_display = ["id", "user", "status", "score", "created_at", "finished_at"]
     list_filter = ["status"]
     search_fields = ["id", "user__username", "user__email"]
@@ -149,3 +189,11 @@ class ProcessingAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: object, obj: object = None) -> bool:
         return False
+
+    def delete_model(self, request: HttpRequest, obj: Processing) -> None:
+        processing_delete(user_id=obj.user_id, processing_id=obj.pk)
+
+    @transaction.atomic
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Processing]) -> None:
+        for processing in queryset:
+            processing_delete(user_id=processing.user_id, processing_id=processing.pk)
