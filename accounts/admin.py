@@ -1,6 +1,12 @@
 """The back-office for accounts. Every change goes through `accounts.services`,
 so an edit here has the same effects as the API (sessions, cache, staff flag,
-events, audit): the add form, the change form, the password form and the actions."""
+events, audit): the add form, the change form, the password form and the actions.
+
+Users are never deleted here: they are deactivated or soft-deleted (restorable)
+by the actions, and removed for good only by `manage.py delete_user --hard`. A
+refusal of a service (the last administrator, `last_admin`) is the page's error
+message, and nothing is changed (`config.admin_site.ServiceModelAdmin`).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ from django.contrib.auth.admin import GroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 from django.contrib.auth.models import Group
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -22,10 +29,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from config.admin_site import ServiceModelAdmin
 from config.errors import ServiceError
 from profiles.admin import USER_INLINES as PROFILE_INLINES
 
-from . import selectors, services
+from . import services
 from .ids import Id
 from .models import ROLE_USER, AuditEvent, AuthSession, LoginLockout, Role, RoleRequest, User
 from .social.admin import IdentityInline
@@ -60,11 +68,31 @@ class SessionRevokeForm(forms.ModelForm):
         fields: list[str] = []
 
 
+class SessionRevokeFormSet(forms.BaseInlineFormSet):
+    """Saves nothing itself: a ticked session is revoked by `session_revoke`, as over the API."""
+
+    request: HttpRequest
+
+    def save(self, commit: bool = True) -> list[Any]:
+        self.new_objects, self.changed_objects, self.deleted_objects = [], [], []
+        for session_form in self.forms:
+            session = session_form.instance
+            if session_form.cleaned_data.get("revoke") and session.pk and session.revoked_at is None:
+                services.session_revoke(
+                    session_id=session.pk,
+                    user_id=session.user_id,
+                    reason="admin",
+                    actor_id=_actor(self.request),
+                )
+        return []
+
+
 class AuthSessionInline(admin.TabularInline):
     """The user's sessions; tick "revoke" and save to end one."""
 
     model = AuthSession
     form = SessionRevokeForm
+    formset = SessionRevokeFormSet
     extra = 0
     can_delete = False
     fields = ("link", "created_at", "last_used_at", "expires_at", "ip", "user_agent", "revoked_at", "revoke")
@@ -78,6 +106,11 @@ class AuthSessionInline(admin.TabularInline):
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.request = request  # type: ignore[attr-defined]  # a class made for this request
+        return formset
 
 
 class ServiceUserChangeForm(UserChangeForm):
@@ -108,7 +141,7 @@ class ServicePasswordForm(AdminPasswordChangeForm):
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(ServiceModelAdmin, DjangoUserAdmin):
     form = ServiceUserChangeForm
     add_form = ServiceUserCreationForm
     change_password_form = ServicePasswordForm
@@ -138,7 +171,13 @@ class UserAdmin(DjangoUserAdmin):
         ),
     )
     inlines = [AuthSessionInline, IdentityInline, *PROFILE_INLINES]
-    actions = ["revoke_all_sessions", "restore_users", "unlock_users"]
+    actions = [
+        "deactivate_users",
+        "soft_delete_users",
+        "restore_users",
+        "revoke_all_sessions",
+        "unlock_users",
+    ]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
         return super().get_queryset(request).prefetch_related("groups")
@@ -208,18 +247,10 @@ class UserAdmin(DjangoUserAdmin):
         view.change_password_form = partial(ServicePasswordForm, actor_id=_actor(request))  # type: ignore[assignment]
         return DjangoUserAdmin.user_change_password(view, request, id, form_url)
 
-    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
-        if formset.model is not AuthSession:
-            super().save_formset(request, form, formset, change)
-            return
-        # Sessions are never edited here, only revoked, through the same service as the API.
-        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
-        for session_form in formset.forms:
-            session = session_form.instance
-            if session_form.cleaned_data.get("revoke") and session.pk and session.revoked_at is None:
-                services.session_revoke(
-                    session_id=session.pk, user_id=session.user_id, reason="admin", actor_id=_actor(request)
-                )
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # No bare `delete()`: no event, no audit, no last-administrator check. The actions
+        # deactivate or soft-delete; `manage.py delete_user --hard` removes for good.
+        return False
 
     @admin.display(description="Related")
     def related(self, obj: User) -> str:
@@ -231,6 +262,43 @@ class UserAdmin(DjangoUserAdmin):
             audit,
             notes,
             requests,
+        )
+
+    def _each_at_once(
+        self, request: HttpRequest, users: QuerySet[User], change: Any, done: str, not_done: str
+    ) -> None:
+        """`change` each user in one transaction: one refusal and nobody is changed."""
+        count, current = 0, None
+        try:
+            with transaction.atomic():
+                for current in users:
+                    change(current)
+                    count += 1
+        except ServiceError as exc:
+            self.message_user(request, f"{not_done}: {current}: {exc.detail}", messages.ERROR)
+            return
+        self.message_user(request, f"{count} user(s) {done}.", messages.SUCCESS)
+
+    @admin.action(description="Deactivate the selected users (their sessions end)")
+    def deactivate_users(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        actor = _actor(request)
+        self._each_at_once(
+            request,
+            queryset.filter(is_active=True),
+            lambda user: services.user_admin_update(user_id=user.id, actor_id=actor, is_active=False),
+            "deactivated",
+            "Nobody was deactivated",
+        )
+
+    @admin.action(description="Delete the selected users (soft: an administrator can restore them)")
+    def soft_delete_users(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        actor = _actor(request)
+        self._each_at_once(
+            request,
+            queryset.filter(deleted_at__isnull=True),
+            lambda user: services.user_soft_delete(user_id=user.id, actor_id=actor),
+            "deleted",
+            "Nobody was deleted",
         )
 
     @admin.action(description="Restore the selected deleted users")
@@ -283,6 +351,9 @@ class AuthSessionAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # looked at; ended with the action, through `session_revoke`
+
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
@@ -298,33 +369,73 @@ class AuthSessionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Role)
-class RoleAdmin(admin.ModelAdmin):
+class RoleAdmin(ServiceModelAdmin):
+    """The description `GET /roles` shows for each role; roles themselves are on the Groups page."""
+
     list_display = ["group", "description"]
     search_fields = ["group__name"]
 
-    def save_model(self, request: HttpRequest, obj: Role, form: Any, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        selectors.roles_forget()
+    def get_readonly_fields(self, request: HttpRequest, obj: Role | None = None) -> list[str]:
+        return ["group"] if obj is not None else []
 
-    def delete_model(self, request: HttpRequest, obj: Role) -> None:
-        super().delete_model(request, obj)
-        selectors.roles_forget()
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # a role's description goes with the role; clear it by editing
+
+    def save_model(self, request: HttpRequest, obj: Role, form: Any, change: bool) -> None:
+        described = services.role_describe(
+            group_id=obj.group_id, description=form.cleaned_data["description"], actor_id=_actor(request)
+        )
+        obj.pk = described.pk
+        obj._state.adding = False
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        pass  # nothing but the description, saved by `role_describe`
 
 
 admin.site.unregister(Group)
 
 
 @admin.register(Group)
-class RoleGroupAdmin(GroupAdmin):
-    """Django's group admin; a renamed or new group changes `GET /roles`."""
+class RoleGroupAdmin(ServiceModelAdmin, GroupAdmin):
+    """Roles (Django groups) through the role services: a rename or a delete reaches every holder
+    (`role_changed`, audit, cache) and `GET /roles`; the service's own roles are kept."""
+
+    def save_form(self, request: HttpRequest, form: Any, change: bool) -> Group:
+        return form.instance  # `role_create` / `role_update` write it, never the form
 
     def save_model(self, request: HttpRequest, obj: Group, form: Any, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        selectors.roles_forget()
+        data = form.cleaned_data
+        if change:
+            services.role_update(
+                group_id=obj.pk,
+                name=data["name"],
+                permissions=data.get("permissions"),
+                actor_id=_actor(request),
+            )
+        else:
+            created = services.role_create(
+                name=data["name"], permissions=data.get("permissions") or (), actor_id=_actor(request)
+            )
+            obj.pk = created.pk
+            obj._state.adding = False
+        obj.refresh_from_db()
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        pass  # the permissions were set by the service in `save_model`
 
     def delete_model(self, request: HttpRequest, obj: Group) -> None:
-        super().delete_model(request, obj)
-        selectors.roles_forget()
+        services.role_delete(group_id=obj.pk, actor_id=_actor(request))
+
+    @transaction.atomic
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Group]) -> None:
+        for group in queryset:
+            services.role_delete(group_id=group.pk, actor_id=_actor(request))
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
+        # The description and the role requests go with the role through `role_delete`;
+        # that their own pages delete nothing by hand is no reason to refuse here.
+        deleted, model_count, _, protected = super().get_deleted_objects(objs, request)
+        return deleted, model_count, set(), protected
 
 
 @admin.register(AuditEvent)

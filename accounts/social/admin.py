@@ -1,7 +1,10 @@
 """Linked identities in the back-office: shown on the user's page, unlinked through the service.
 
 social-django's own admin for `UserSocialAuth` would edit and delete the rows
-directly (no unlink guard, no audit): it is replaced by a read-only one.
+directly (no unlink guard, no audit): it is replaced by a read-only one. Its
+admins for `Nonce` and `Association` (the redirect flow's single-use state,
+purged by `accounts.tasks.purge_social_state`) would let a hand-made or deleted
+row replay or break a login: they are not shown at all.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from social_django.models import UserSocialAuth
+from social_django.models import Association, Nonce, UserSocialAuth
 
 from config.errors import ServiceError
 
@@ -73,8 +76,9 @@ class IdentityInline(admin.TabularInline):
         return formset
 
 
-if admin.site.is_registered(UserSocialAuth):
-    admin.site.unregister(UserSocialAuth)
+for _model in (UserSocialAuth, Nonce, Association):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
 
 
 @admin.register(UserSocialAuth)
