@@ -6,6 +6,8 @@ from typing import Any
 
 from rest_framework import serializers
 
+from config.serializers import ModelSerializer, Serializer
+
 from .models import AuthSession, RoleRequest, UsernameValidator
 from .shapes import user_admin_api_shape, user_api_shape
 
@@ -20,7 +22,7 @@ def username_field(**kwargs: Any) -> serializers.CharField:
     return serializers.CharField(max_length=150, validators=[UsernameValidator()], **kwargs)
 
 
-class UserSerializer(serializers.Serializer):
+class UserSerializer(Serializer):
     """A user as `/users/me` shows it; reads a `User` or a cached `Principal` alike.
 
     The fields describe the shape for the schema; the body is `accounts.shapes.user_api_shape`,
@@ -53,22 +55,35 @@ class AdminUserSerializer(UserSerializer):
         return user_admin_api_shape(instance)
 
 
-class RegisterSerializer(serializers.Serializer):
+class RegisterSerializer(Serializer):
     username = username_field()
     email = serializers.EmailField(max_length=254)
     password = password_field()
     full_name = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
 
 
-class LoginSerializer(serializers.Serializer):
-    """JSON `{username, password}` or the OAuth2 password form (`grant_type=password`)."""
+def _oauth2_parameter(help_text: str) -> serializers.CharField:
+    return serializers.CharField(
+        max_length=2048, required=False, allow_blank=True, write_only=True, help_text=help_text
+    )
+
+
+class LoginSerializer(Serializer):
+    """JSON `{username, password}` or the OAuth2 password form (`grant_type=password`).
+
+    OAuth2 clients (RFC 6749, 4.3.2 and 2.3.1) may also send `scope` and their
+    `client_id` / `client_secret`: accepted, and not used.
+    """
 
     username = serializers.CharField(max_length=254, help_text="The username or the email.")
     password = password_field()
     grant_type = serializers.ChoiceField(choices=["password"], required=False)
+    scope = _oauth2_parameter("OAuth2 password form: accepted and not used.")
+    client_id = _oauth2_parameter("OAuth2 client authentication: accepted and not used.")
+    client_secret = _oauth2_parameter("OAuth2 client authentication: accepted and not used.")
 
 
-class TokenPairSerializer(serializers.Serializer):
+class TokenPairSerializer(Serializer):
     access = serializers.CharField()
     refresh = serializers.CharField()
     token_type = serializers.CharField(default="Bearer")
@@ -76,29 +91,29 @@ class TokenPairSerializer(serializers.Serializer):
     session_id = serializers.UUIDField()
 
 
-class RefreshSerializer(serializers.Serializer):
+class RefreshSerializer(Serializer):
     refresh = serializers.CharField(max_length=4096)
 
 
-class RefreshedPairSerializer(serializers.Serializer):
+class RefreshedPairSerializer(Serializer):
     access = serializers.CharField()
     refresh = serializers.CharField()
     token_type = serializers.CharField(default="Bearer")
     expires_in = serializers.IntegerField()
 
 
-class VerifySerializer(serializers.Serializer):
+class VerifySerializer(Serializer):
     token = serializers.CharField(max_length=4096)
 
 
-class VerifiedSerializer(serializers.Serializer):
+class VerifiedSerializer(Serializer):
     valid = serializers.BooleanField()
     user_id = serializers.UUIDField()
     session_id = serializers.UUIDField()
     exp = serializers.IntegerField()
 
 
-class SessionSerializer(serializers.ModelSerializer):
+class SessionSerializer(ModelSerializer):
     current = serializers.SerializerMethodField()
 
     class Meta:
@@ -109,8 +124,8 @@ class SessionSerializer(serializers.ModelSerializer):
         return str(session.id) == getattr(self.context["request"].user, "session_id", None)
 
 
-class ProfileUpdateSerializer(serializers.Serializer):
-    """The profile fields; others are ignored."""
+class ProfileUpdateSerializer(Serializer):
+    """The profile fields."""
 
     username = username_field(required=False)
     email = serializers.EmailField(max_length=254, required=False)
@@ -123,7 +138,7 @@ class MeUpdateSerializer(ProfileUpdateSerializer):
     current_password = password_field(required=False, help_text="Required to change the email.")
 
 
-class PasswordConfirmSerializer(serializers.Serializer):
+class PasswordConfirmSerializer(Serializer):
     password = password_field()
 
 
@@ -143,31 +158,31 @@ class AdminUserUpdateSerializer(ProfileUpdateSerializer):
     is_active = serializers.BooleanField(required=False)
 
 
-class PasswordChangeSerializer(serializers.Serializer):
+class PasswordChangeSerializer(Serializer):
     old_password = password_field()
     new_password = password_field()
 
 
-class PasswordResetSerializer(serializers.Serializer):
+class PasswordResetSerializer(Serializer):
     email = serializers.EmailField(max_length=254)
 
 
-class PasswordResetConfirmSerializer(serializers.Serializer):
+class PasswordResetConfirmSerializer(Serializer):
     uid = serializers.CharField(max_length=64)
     token = serializers.CharField(max_length=128)
     new_password = password_field()
 
 
-class DetailSerializer(serializers.Serializer):
+class DetailSerializer(Serializer):
     detail = serializers.CharField()
 
 
-class RoleSerializer(serializers.Serializer):
+class RoleSerializer(Serializer):
     name = serializers.CharField()
     description = serializers.CharField()
 
 
-class RoleRequestSerializer(serializers.ModelSerializer):
+class RoleRequestSerializer(ModelSerializer):
     user = serializers.UUIDField(source="user_id", read_only=True)
     username = serializers.CharField(source="user.username", read_only=True)
     role = serializers.CharField(source="role.name", read_only=True)
@@ -190,10 +205,10 @@ class RoleRequestSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class RoleRequestCreateSerializer(serializers.Serializer):
+class RoleRequestCreateSerializer(Serializer):
     role = serializers.CharField(max_length=150)
     reason = serializers.CharField(max_length=2000, allow_blank=True, default="")
 
 
-class DecisionSerializer(serializers.Serializer):
+class DecisionSerializer(Serializer):
     comment = serializers.CharField(max_length=2000, allow_blank=True, default="")

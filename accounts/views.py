@@ -23,6 +23,7 @@ from rest_framework.views import APIView
 
 from config import parsers
 from config.http import UUID_PATTERN, client_ip, user_agent
+from config.serializers import Current
 
 from . import selectors, services
 from .authentication import principal
@@ -57,8 +58,11 @@ from .throttles import LoginAddressThrottle, PasswordResetAddressThrottle, Regis
 from .tokens import jwks
 
 
-def _valid(serializer_class: type[BaseSerializer], request: Request) -> dict[str, Any]:
-    serializer = serializer_class(data=request.data)
+def _valid(
+    serializer_class: type[BaseSerializer], request: Request, current: Current = None
+) -> dict[str, Any]:
+    """The body, checked (`current`: what the resource's GET answers, for the fields sent back)."""
+    serializer = serializer_class(data=request.data, current=current)  # type: ignore[call-arg]
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
 
@@ -254,7 +258,7 @@ class UserViewSet(
     @extend_schema(responses={200: AdminUserSerializer})
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         target = self.get_object()
-        data = _valid(AdminUserUpdateSerializer, request)
+        data = _valid(AdminUserUpdateSerializer, request, current=lambda: AdminUserSerializer(target).data)
         user = services.user_admin_update(user_id=target.id, actor_id=principal(request).id, **data)
         return Response(AdminUserSerializer(selectors.user_with_roles(user_id=user.id)).data)
 
@@ -288,7 +292,9 @@ class MeViewSet(viewsets.ViewSet):
     def partial_update(self, request: Request) -> Response:
         """Change your username, email or full name. A new email needs `current_password`
         (a wrong one counts toward the login lockout); the old address is told by mail."""
-        user = services.user_update_self(user_id=principal(request).id, **_valid(MeUpdateSerializer, request))
+        caller = principal(request)
+        data = _valid(MeUpdateSerializer, request, current=caller.as_api_user)
+        user = services.user_update_self(user_id=caller.id, **data)
         return Response(UserSerializer(selectors.user_with_roles(user_id=user.id)).data)
 
     @extend_schema(request=PasswordConfirmSerializer, responses={204: None})

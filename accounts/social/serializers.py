@@ -8,10 +8,29 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from config.serializers import Serializer
+
+from ..serializers import password_field
 from .backends import PROVIDER_OF_BACKEND
 
 
-class YandexLoginSerializer(serializers.Serializer):
+class LinkProofSerializer(Serializer):
+    """`current_password`: with the caller's access token (a link), the proof the link needs.
+
+    The view reads it for the link (`SocialLoginView.link_request`); it is dropped
+    from the validated data, which goes to the provider's check (Telegram did not sign it).
+    """
+
+    current_password = password_field(
+        required=False, help_text="With the caller's access token: proves the caller (re-authentication)."
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs.pop("current_password", None)
+        return attrs
+
+
+class YandexLoginSerializer(LinkProofSerializer):
     """Either a Yandex OAuth token, or an authorization code with the redirect URI it was issued for."""
 
     access_token = serializers.CharField(max_length=4096, required=False)
@@ -19,6 +38,7 @@ class YandexLoginSerializer(serializers.Serializer):
     redirect_uri = serializers.CharField(max_length=2048, required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
         has_token, has_code = "access_token" in attrs, "code" in attrs
         if has_token == has_code:
             raise serializers.ValidationError("Send either access_token, or code and redirect_uri.")
@@ -32,8 +52,8 @@ def _widget_text(**kwargs: Any) -> serializers.CharField:
     return serializers.CharField(max_length=2048, required=False, trim_whitespace=False, **kwargs)
 
 
-class TelegramLoginSerializer(serializers.Serializer):
-    """The Telegram Login Widget's fields; any other field is ignored (and not signed)."""
+class TelegramLoginSerializer(LinkProofSerializer):
+    """The Telegram Login Widget's fields (any other field is a 400, like everywhere)."""
 
     id = serializers.IntegerField(min_value=1)
     first_name = _widget_text(allow_blank=True)
@@ -44,7 +64,7 @@ class TelegramLoginSerializer(serializers.Serializer):
     hash = serializers.CharField(max_length=128)
 
 
-class IdentitySerializer(serializers.Serializer):
+class IdentitySerializer(Serializer):
     """A linked identity (a `UserSocialAuth` row)."""
 
     provider = serializers.SerializerMethodField(help_text="yandex or telegram")

@@ -126,20 +126,19 @@ def test_a_replayed_payload_is_refused():
     assert AuthSession.objects.count() == sessions
 
 
-def test_fields_outside_the_widget_set_are_ignored_and_not_signed():
-    # Extra fields after signing: still a valid login, and nothing of them is kept.
+def test_fields_outside_the_widget_set_are_a_400_naming_them():
+    # Not dropped in silence (API.md → Conventions): the client learns they were not taken.
     data = telegram_payload(unsigned={"is_admin": True, "role": "admin", "email": "x@example.com"})
     response = post(data)
-    assert response.status_code == 200, response.content
-    user = User.objects.get()
-    assert user.email == ""
-    assert user.roles == ["user"]
-    assert "role" not in UserSocialAuth.objects.get().extra_data
+    assert response.status_code == 400, response.content
+    assert response.json() == {name: ["Unknown field."] for name in ("is_admin", "role", "email")}
+    assert not User.objects.exists()
 
-    # An extra field signed into the check does not verify: only the widget's fields are signed.
+    # Signed into the check or not, a field outside the widget's set is refused by name.
     signed_extra = telegram_payload(id=777, role="admin")
     response = post(signed_extra)
-    assert response.status_code == 401
+    assert (response.status_code, response.json()) == (400, {"role": ["Unknown field."]})
+    assert not UserSocialAuth.objects.exists()
 
 
 def test_when_the_cache_is_down_the_login_is_refused(settings):

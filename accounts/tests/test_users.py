@@ -145,14 +145,20 @@ def test_patch_me_cannot_escalate(auth_client, user):
 
     response = auth_client.patch(ME, attempt, format="json")
 
-    assert response.status_code == 200, response.content
-    body = response.json()
-    assert body["id"] == str(user.id)
-    assert body["roles"] == ["user"]
-    assert body["is_admin"] is False
-    assert body["is_active"] is True
+    # Refused by name, not dropped in silence (API.md → Conventions): the client learns it did not work.
+    assert response.status_code == 400, response.content
+    assert response.json() == {
+        "is_admin": ["This field is read-only."],
+        "is_staff": ["Unknown field."],
+        "is_superuser": ["Unknown field."],
+        "roles": ["This field is read-only."],
+        "groups": ["Unknown field."],
+        "is_active": ["This field is read-only."],
+        "id": ["This field is read-only."],
+        "deleted_at": ["Unknown field."],
+    }
     row = User.objects.get(id=user.id)
-    assert row.full_name == "Sneaky"
+    assert row.full_name == user.full_name  # the whole request was refused
     assert not row.is_staff
     assert not row.is_superuser
     assert row.is_active

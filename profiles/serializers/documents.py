@@ -6,6 +6,8 @@ from typing import Any
 
 from rest_framework import serializers
 
+from config.serializers import ModelSerializer, Serializer
+
 from ..models import Processing, Resume
 
 
@@ -18,7 +20,7 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
-class DocumentCreateSerializer(serializers.Serializer):
+class DocumentCreateSerializer(Serializer):
     """JSON `{title?, text}` or multipart `file` (+ `title?`): exactly one of text and file."""
 
     title = StrictCharField(max_length=200, required=False, allow_blank=True, default="")
@@ -37,7 +39,7 @@ class DocumentCreateSerializer(serializers.Serializer):
         return attrs
 
 
-class DocumentSerializer(serializers.ModelSerializer):
+class DocumentSerializer(ModelSerializer):
     """The API shape of a resume or requirements (`services.documents.document_as_dict` for the cache)."""
 
     class Meta:
@@ -46,12 +48,12 @@ class DocumentSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ProcessingCreateSerializer(serializers.Serializer):
+class ProcessingCreateSerializer(Serializer):
     resume_id = serializers.UUIDField()
     requirements_id = serializers.UUIDField()
 
 
-class ProcessingSerializer(serializers.ModelSerializer):
+class ProcessingSerializer(ModelSerializer):
     resume_id = serializers.UUIDField(read_only=True)
     requirements_id = serializers.UUIDField(read_only=True)
 

@@ -2,11 +2,13 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from config.serializers import ModelSerializer, Serializer
+
 from ..models import QUIZ_ANSWERS_MAX_BYTES, QuizResult
 from .fields import FiniteFloatField, LimitedJSONField
 
 
-class QuizResultSerializer(serializers.ModelSerializer):
+class QuizResultSerializer(ModelSerializer):
     percent = serializers.FloatField(read_only=True)
 
     class Meta:
@@ -15,7 +17,7 @@ class QuizResultSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class QuizResultCreateSerializer(serializers.Serializer):
+class QuizResultCreateSerializer(Serializer):
     quiz_id = serializers.CharField(max_length=255)
     topic = serializers.CharField(max_length=255)
     score = FiniteFloatField(min_value=0.0, max_value=1e12)
@@ -24,7 +26,7 @@ class QuizResultCreateSerializer(serializers.Serializer):
     completed_at = serializers.DateTimeField(required=False)
 
 
-class QuizStatsSerializer(serializers.Serializer):
+class QuizStatsSerializer(Serializer):
     topic = serializers.CharField()
     attempts = serializers.IntegerField()
     best_percent = serializers.FloatField()

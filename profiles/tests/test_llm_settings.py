@@ -134,11 +134,13 @@ def test_a_body_that_is_not_an_object_is_a_400(auth_client, body):
     assert response.status_code == 400
 
 
-def test_stale_sent_back_is_ignored(auth_client):
-    response = auth_client.put(SETTINGS, {**FULL, "stale": ["rag"]}, format="json")
+def test_stale_sent_back_is_ignored_but_not_changed(auth_client):
+    response = auth_client.put(SETTINGS, {**FULL, "stale": []}, format="json")
+    changed = auth_client.put(SETTINGS, {**FULL, "stale": ["rag"]}, format="json")
 
     assert response.status_code == 200
     assert response.json()["stale"] == []
+    assert (changed.status_code, changed.json()) == (400, {"stale": ["This field is read-only."]})
 
 
 def test_settings_are_per_user(auth_client, admin_client):

@@ -57,7 +57,10 @@ class ChatSessionViewSet(
     @extend_schema(request=ChatSessionUpdateSerializer, responses={200: ChatSessionSerializer})
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Title, metadata; `touch` or `last_activity_at` move it forward (never back)."""
-        data = ChatSessionUpdateSerializer(data=request.data)
+        # What GET answers, for the fields sent back: read only when the body has one.
+        data = ChatSessionUpdateSerializer(
+            data=request.data, current=lambda: ChatSessionSerializer(self.get_object()).data
+        )
         data.is_valid(raise_exception=True)
         session = chat_session_update(
             user_id=principal(request).id, session_id=kwargs["pk"], **data.validated_data

@@ -23,7 +23,10 @@ from ..services.llm_settings import llm_settings_update
 
 
 def _changes(request: Request, *, partial: bool) -> dict[str, dict[str, Any]]:
-    serializer = LLMSettingsInputSerializer(data=request.data, partial=partial)
+    user_id = principal(request).id
+    serializer = LLMSettingsInputSerializer(
+        data=request.data, partial=partial, current=lambda: llm_settings_effective(user_id=user_id)
+    )
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
 
