@@ -58,8 +58,32 @@ def bearer_principal(raw_token: str) -> Principal:
     return session_principal(verified_claims(raw_token))
 
 
+def _malformed(detail: str) -> exceptions.AuthenticationFailed:
+    return exceptions.AuthenticationFailed(detail, code="bad_authorization_header")
+
+
 class SessionJWTAuthentication(JWTAuthentication):
     www_authenticate_realm = "api"
+
+    def get_raw_token(self, header: bytes) -> bytes | None:
+        """The token of `Bearer <token>`; a malformed header is a 401 that says so in a sentence.
+
+        SimpleJWT's own refusal carries a dict as its detail, which reached the
+        client as a dumped Python object, and it let another scheme through as
+        no header at all. No header, or an empty one, is still no credentials.
+        """
+        parts = header.split()
+        if not parts:
+            return None
+        if parts[0] != b"Bearer":
+            raise _malformed(
+                "The Authorization header must be 'Bearer <token>'; no other scheme is accepted."
+            )
+        if len(parts) == 1:
+            raise _malformed("The Authorization header has no token: send 'Bearer <token>'.")
+        if len(parts) > 2:
+            raise _malformed("The Authorization header must hold one token: 'Bearer <token>'.")
+        return parts[1]
 
     def authenticate(self, request: Request) -> tuple[Principal, AccessClaims] | None:  # type: ignore[override]
         header = self.get_header(request)

@@ -105,14 +105,37 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         return response
     detail: Any = exc.detail
     codes = exc.get_codes()
-    if isinstance(detail, dict | list):  # a non-validation error with structure
-        response.data = {"detail": str(detail), "code": exc.default_code}
+    if isinstance(exc, exceptions.UnsupportedMediaType):
+        response.data = {"detail": _unreadable_body(request, exc), "code": exc.default_code}
+    elif isinstance(detail, dict) and "detail" in detail:  # SimpleJWT's shape: {"detail", "code", ...}
+        response.data = {"detail": str(detail["detail"]), "code": str(detail.get("code", exc.default_code))}
+    elif isinstance(detail, dict | list):  # structure no client should see as text: the plain sentence
+        response.data = {"detail": str(exc.default_detail), "code": exc.default_code}
     else:
         response.data = {"detail": str(detail), "code": codes if isinstance(codes, str) else exc.default_code}
     wait = getattr(exc, "wait", None)
     if isinstance(exc, exceptions.Throttled) and wait is not None:
         response["Retry-After"] = str(max(1, math.ceil(wait)))
     return response
+
+
+#: How to send a body each parser reads, for a body that none of a view's parsers could.
+_HOW_TO_SEND = {
+    "application/json": "JSON with Content-Type: application/json",
+    "application/x-www-form-urlencoded": "a form (Content-Type: application/x-www-form-urlencoded)",
+    "multipart/form-data": "a multipart upload (Content-Type: multipart/form-data)",
+}
+
+
+def _unreadable_body(request: Any, exc: exceptions.UnsupportedMediaType) -> str:
+    """DRF says 'Unsupported media type "" in request.'; say what is wrong and what to send instead."""
+    content_type = (getattr(request, "content_type", "") or "").split(";", 1)[0].strip()
+    problem = (
+        f"Content-Type {content_type!r} is not accepted here" if content_type else "it has no Content-Type"
+    )
+    accepted = [getattr(parser, "media_type", "") for parser in getattr(request, "parsers", None) or ()]
+    ways = [_HOW_TO_SEND.get(media_type, media_type) for media_type in accepted if media_type]
+    return f"The body could not be read: {problem}. Send {', or '.join(ways) or 'no body'}."
 
 
 def _json_error(status_code: int, detail: str, code: str) -> JsonResponse:

@@ -103,6 +103,8 @@ HOSTILE: dict[str, tuple[str, bytes]] = {
     "text-plain": ("text/plain", b"\x00\x01\x02 not json"),
 }
 BODY_METHODS = ("post", "put", "patch", "delete")
+#: What an answer must never hold: the interpreter's advice, a dumped Python object, a codec's words.
+IMPLEMENTATION = ("sys.", "set_int_max_str_digits", "ErrorDetail", "Traceback", "codec can't")
 
 
 @pytest.fixture
@@ -215,6 +217,9 @@ def test_every_endpoint_answers_every_hostile_body_with_a_4xx(api, staff, name, 
             elif endpoint.is_api and response.get("Content-Type", "").startswith("application/json"):
                 data = response.json()
                 assert isinstance(data, dict | list), (endpoint.path, data)
+                # No message names the implementation (API.md → Conventions).
+                leaks = [mark for mark in IMPLEMENTATION if mark in response.content.decode()]
+                assert not leaks, (method, endpoint.path, response.content[:300])
             if response.status_code not in (401, 403, 404, 405, 415, 429):
                 reached += 1
     assert not failures, failures

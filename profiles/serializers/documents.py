@@ -34,8 +34,12 @@ class DocumentCreateSerializer(Serializer):
         return value
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if ("text" in attrs) == ("file" in attrs):
-            raise serializers.ValidationError("Send either text (JSON) or a file (multipart), not both.")
+        if "text" not in attrs and "file" not in attrs:
+            raise serializers.ValidationError(
+                "A text or a file is required: send JSON with `text`, or a multipart `file`."
+            )
+        if "text" in attrs and "file" in attrs:
+            raise serializers.ValidationError("Send either a text (JSON) or a file (multipart), not both.")
         return attrs
 
 
