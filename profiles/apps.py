@@ -14,13 +14,16 @@ class ProfilesConfig(AppConfig):
 
         # --- Documents: the consumer's processing_result handler, and stored files leaving with
         # their rows (cascades included: an account purged, an admin's delete).
-        from django.db.models.signals import post_delete
+        from django.contrib.auth import get_user_model
+        from django.db.models.signals import post_delete, pre_delete
 
         from . import handlers  # noqa: F401  (registers with notifications.consumer)
         from .models import Requirements, Resume
-        from .services.documents import document_file_delete
+        from .services.documents import document_file_delete, user_documents_delete
 
         for model in (Resume, Requirements):
             post_delete.connect(
                 document_file_delete, sender=model, dispatch_uid=f"document_file_{model.kind}"
             )
+        # An account that goes for good takes its documents through their service (events, cache).
+        pre_delete.connect(user_documents_delete, sender=get_user_model(), dispatch_uid="user_documents")

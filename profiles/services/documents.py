@@ -163,3 +163,18 @@ def document_file_delete(sender: Any, instance: Document, **kwargs: Any) -> None
         return
     storage, name = instance.file.storage, instance.file.name
     transaction.on_commit(lambda: _delete_file(storage, name))
+
+
+def user_documents_delete(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """`pre_delete` of a user (an account purged, a hard delete): each of its documents goes through
+    `document_delete` first, with the event and the cache drop the API's delete has.
+
+    A signal because `accounts` must not import this app: the account's services delete the row,
+    and the cascade alone would take the documents without a word to the other services (and
+    leave their texts readable in the cache until it expires).
+    """
+    if kwargs.get("raw"):
+        return
+    for model in (Resume, Requirements):
+        for document_id in model.objects.filter(user_id=instance.pk).values_list("id", flat=True):
+            document_delete(model=model, user_id=instance.pk, document_id=document_id)
