@@ -139,7 +139,9 @@ class MeUpdateSerializer(ProfileUpdateSerializer):
 
 
 class PasswordConfirmSerializer(Serializer):
-    password = password_field()
+    # Required for an account with a password (the service says so, 400); an account made by
+    # social login has none to send, and proves itself with a recent session instead.
+    password = password_field(required=False)
 
 
 class AdminUserCreateSerializer(RegisterSerializer):

@@ -291,10 +291,12 @@ class MeViewSet(viewsets.ViewSet):
     @extend_schema(request=MeUpdateSerializer, responses={200: UserSerializer})
     def partial_update(self, request: Request) -> Response:
         """Change your username, email or full name. A new email needs `current_password`
-        (a wrong one counts toward the login lockout); the old address is told by mail."""
+        (a wrong one counts toward the login lockout), or, for an account without a password
+        (social login), a session opened less than `REAUTH_MAX_AGE` s ago (403 `reauth_required`
+        otherwise); the old address is told by mail."""
         caller = principal(request)
         data = _valid(MeUpdateSerializer, request, current=caller.as_api_user)
-        user = services.user_update_self(user_id=caller.id, **data)
+        user = services.user_update_self(user_id=caller.id, session_id=_session_id(request), **data)
         return Response(UserSerializer(selectors.user_with_roles(user_id=user.id)).data)
 
     @extend_schema(request=PasswordConfirmSerializer, responses={204: None})
@@ -302,7 +304,9 @@ class MeViewSet(viewsets.ViewSet):
         """Delete your account (your password confirms it): every session ends; you may undo it
         with `/auth/restore` within `ACCOUNT_RESTORE_DAYS`."""
         data = _valid(PasswordConfirmSerializer, request)
-        services.user_delete_self(user_id=principal(request).id, password=data["password"])
+        services.user_delete_self(
+            user_id=principal(request).id, password=data.get("password"), session_id=_session_id(request)
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
@@ -312,6 +316,11 @@ class MeViewSet(viewsets.ViewSet):
         response = Response(selectors.user_export(user_id=principal(request).id))
         response["Content-Disposition"] = 'attachment; filename="user-data.json"'
         return response
+
+
+def _session_id(request: Request) -> str:
+    """The caller's session (the access token's `sid`): the proof of a recent login for re-authentication."""
+    return str(request.auth.session_id)  # type: ignore[union-attr]  # AccessClaims, from our authentication
 
 
 class RoleListView(APIView):

@@ -38,7 +38,8 @@ from ..models import ROLE_ADMIN, ROLE_USER, User, normalize_email, user_is_admin
 from .admins import admins_kept
 from .audit import AuditKind, audit_record
 from .lockout import lockout_check, lockout_key, lockout_record_failure, lockout_reset
-from .sessions import LOGIN_FAILED, password_confirm, password_matches, sessions_revoke_all
+from .reauth import reauth_confirm
+from .sessions import LOGIN_FAILED, password_matches, sessions_revoke_all
 
 
 def _check_unique(*, username: str | None, email: str | None, exclude_id: Id | None = None) -> None:
@@ -309,20 +310,22 @@ def user_update_self(
     email: str | None = None,
     full_name: str | None = None,
     current_password: str | None = None,
+    session_id: Id | None = None,
 ) -> User:
-    """`PATCH /users/me`. A new email needs the current password.
+    """`PATCH /users/me`. A new email needs re-authentication (`reauth_confirm`).
 
     Else a stolen access token plus a password reset sent to the new address
-    would take the account for good. The check is the lockout's (`password_confirm`):
-    a wrong password counts toward it and a locked account is refused.
+    would take the account for good. With a password, it is the current one,
+    checked under the lockout (400 when missing or wrong); an account without
+    one (social login) needs a recent session (403 `reauth_required`).
     """
     user = _user(user_id)
     if email is not None and normalize_email(email) != user.email:
-        if not current_password:
+        if user.has_usable_password() and not current_password:
             raise ValidationError(
                 {"current_password": ["Your current password is required to change the email."]}
             )
-        password_confirm(user=user, password=current_password, field="current_password")
+        reauth_confirm(user=user, session_id=session_id, password=current_password)
     return user_update(user_id=user.id, username=username, email=email, full_name=full_name)
 
 
@@ -489,10 +492,13 @@ def user_hard_delete(*, user_id: Id, actor_id: Id | None = None) -> None:
     auth_cache.refresh_user(user_id)
 
 
-def user_delete_self(*, user_id: Id, password: str) -> User:
-    """`DELETE /users/me`: the password is checked under the lockout, then the owner's soft delete."""
+def user_delete_self(*, user_id: Id, password: str | None, session_id: Id | None = None) -> User:
+    """`DELETE /users/me`: re-authentication (the password under the lockout, or for an account
+    without one a recent session), then the owner's soft delete."""
     user = _user(user_id)
-    password_confirm(user=user, password=password, field="password")
+    if user.has_usable_password() and not password:
+        raise ValidationError({"password": ["Your password is required to delete the account."]})
+    reauth_confirm(user=user, session_id=session_id, password=password, field="password")
     return user_soft_delete(user_id=user.id, by_owner=True)
 
 

@@ -136,3 +136,58 @@ def test_an_account_without_a_password_and_an_old_session_is_403_reauth_required
     response = client.post(TELEGRAM, telegram_payload(id=77, current_password="anything"), format="json")
     assert response.status_code == 403
     assert not UserSocialAuth.objects.exists()
+
+
+# --- the other doors: email change and delete me -------------------------------------------------
+
+ME = "/api/v1/users/me"
+
+
+def test_an_email_change_with_a_password_still_needs_it_400():
+    user = UserFactory(password=PASSWORD)
+    client = bearer(open_session(user))
+    response = client.patch(ME, {"email": "new@example.com"}, format="json")
+    assert response.status_code == 400, response.content
+    assert "current_password" in response.json()
+
+
+def test_an_account_without_a_password_changes_its_email_from_a_recent_session():
+    user = social_only_user()
+    response = bearer(open_session(user, age_seconds=30)).patch(
+        ME, {"email": "mine@example.com"}, format="json"
+    )
+    assert response.status_code == 200, response.content
+
+
+def test_an_account_without_a_password_and_an_old_session_cannot_change_its_email():
+    user = social_only_user()
+    before = user.email
+    response = bearer(open_session(user, age_seconds=301)).patch(
+        ME, {"email": "thief@example.com"}, format="json"
+    )
+    assert response.status_code == 403, response.content
+    assert response.json()["code"] == "reauth_required"
+    user.refresh_from_db()
+    assert user.email == before
+
+
+def test_an_account_without_a_password_deletes_itself_from_a_recent_session_only():
+    user = social_only_user()
+    old = bearer(open_session(user, age_seconds=301)).delete(ME, {}, format="json")
+    assert old.status_code == 403, old.content
+    assert old.json()["code"] == "reauth_required"
+    user.refresh_from_db()
+    assert user.deleted_at is None
+    fresh = bearer(open_session(user)).delete(ME, {}, format="json")
+    assert fresh.status_code == 204, fresh.content
+    user.refresh_from_db()
+    assert user.deleted_at is not None
+
+
+def test_delete_me_with_a_password_account_needs_the_password():
+    user = UserFactory(password=PASSWORD)
+    client = bearer(open_session(user))
+    missing = client.delete(ME, {}, format="json")
+    assert missing.status_code == 400, missing.content
+    assert "password" in missing.json()
+    assert client.delete(ME, {"password": PASSWORD}, format="json").status_code == 204
