@@ -22,6 +22,12 @@ class ServiceAdminSite(admin.AdminSite):
     site_title = "User service admin"
     index_title = "Administration"
 
+    @property
+    def site_url(self) -> str | None:  # type: ignore[override]  # "View site": the docs, the frontend or none
+        from .home import home_url
+
+        return home_url()
+
     def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> TemplateResponse:
         from accounts.models import RoleRequest
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 
 def test_root_leads_to_the_docs_in_development(client, settings):
     settings.PRODUCTION = False
@@ -25,3 +27,22 @@ def test_root_is_a_json_404_in_production_without_a_frontend(client, settings):
     response = client.get("/")
     assert response.status_code == 404
     assert response.json()["code"] == "not_found"
+
+
+@pytest.mark.django_db
+def test_the_admins_view_site_link_is_the_same_place(client, admin_user, settings):
+    settings.PRODUCTION = False
+    client.force_login(admin_user)
+    page = client.get("/admin/")
+    assert page.status_code == 200
+    assert 'href="/api/docs/"' in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_admin_shows_no_view_site_link_when_there_is_nowhere_to_go(client, admin_user, settings):
+    settings.PRODUCTION = True
+    settings.SOCIAL_AUTH_FRONTEND_URL = "/"
+    client.force_login(admin_user)
+    page = client.get("/admin/")
+    assert page.status_code == 200
+    assert "View site" not in page.content.decode()
