@@ -6,7 +6,12 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 APPS := accounts config notifications profiles
 
-.PHONY: run test drills fuzz load-smoke lint typecheck check migrate worker beat serve services-start services-stop clean
+# The suite on every core, at most 8 (conftest.py gives each worker its own Redis database); tests that
+# share an expensive module fixture stay on one worker (`xdist_group` marks, --dist loadgroup).
+TEST_WORKERS ?= auto
+XDIST := -n $(TEST_WORKERS) --maxprocesses 8 --dist loadgroup
+
+.PHONY: run test test-fast drills fuzz load-smoke lint typecheck check migrate worker beat serve services-start services-stop clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +38,11 @@ serve: migrate
 
 ## test: the whole suite (SQLite and the in-process cache unless DATABASE_URL / REDIS_URL are set)
 test: $(VENV)/.dev
-	$(BIN)/pytest
+	$(BIN)/pytest $(XDIST)
+
+## test-fast: the suite without the tests marked slow (servers, brokers, browsers, fresh interpreters)
+test-fast: $(VENV)/.dev
+	$(BIN)/pytest $(XDIST) -m "not slow"
 
 ## drills: the fault drills, on real servers they start themselves (PostgreSQL, Redis, Kafka, Celery, gunicorn)
 drills: $(VENV)/.dev

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import random
+import urllib.parse
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +18,66 @@ from rest_framework.test import APIClient
 from accounts.tests.factories import UserFactory
 from accounts.tests.support import PASSWORD, bearer_for, login_tokens
 from testing.stack import Kafka
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (`make test`), each worker process gets a Redis database of its own.
+
+    Every test clears the cache around it, a FLUSHDB on Redis: on one shared database a worker
+    would wipe the other's entries in the middle of its test. The settings are loaded before this
+    file, so the worker's database goes into them here, and into REDIS_URL for the servers that
+    tests start. Databases 12-15 are the tests' own fixed ones (test_gunicorn, test_celery_worker).
+    """
+    worker, redis_url = os.environ.get("PYTEST_XDIST_WORKER", ""), os.environ.get("REDIS_URL", "")
+    if not worker or not redis_url:
+        return
+    from django.conf import settings as django_settings
+    from django.core.cache import caches
+
+    url = urllib.parse.urlsplit(redis_url)
+    database = int(url.path.strip("/") or 0) + int(worker.removeprefix("gw"))
+    own = urllib.parse.urlunsplit(url._replace(path=f"/{database}"))
+    os.environ["REDIS_URL"] = django_settings.REDIS_URL = own
+    django_settings.CACHES["default"]["LOCATION"] = own
+    with contextlib.suppress(AttributeError):
+        del caches["default"]  # a client made before this point still names the shared database
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings_xdist_suffix(request: pytest.FixtureRequest) -> None:
+    """pytest-django's per-worker test database (`test_<name>_gw0`), but not for SQLite.
+
+    pytest-django tells SQLite by its engine's name, and django-prometheus' wrapper (settings.py)
+    hides it: the test database became `test_/work/.../db.sqlite3_gw0`, a path that cannot exist.
+    SQLite's test database is in memory, one per process already.
+    """
+    from django.conf import settings as django_settings
+
+    worker = getattr(request.config, "workerinput", {}).get("workerid")
+    if not worker:
+        return
+    for database in django_settings.DATABASES.values():
+        test = database.setdefault("TEST", {})
+        if database["ENGINE"].endswith(".sqlite3") and test.get("NAME") in {None, "", ":memory:"}:
+            continue
+        test["NAME"] = f"{test.get('NAME') or 'test_' + database['NAME']}_{worker}"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection(session: pytest.Session) -> Any:
+    """Collect the same test ids in every process: `uuid.uuid4()` is seeded while test modules load.
+
+    pytest-xdist refuses to run when its workers collected different ids, and a parametrized
+    `uuid.uuid4()` (an id nobody has) makes a new id in each process; seeded, an id printed by
+    `make test` is also the one a single-process run selects. Tests themselves get real uuid4s.
+    """
+    rng = random.Random(20261207)  # noqa: S311 (test ids, not secrets)
+    real = uuid.uuid4
+    uuid.uuid4 = lambda: uuid.UUID(int=rng.getrandbits(128), version=4)
+    try:
+        return (yield)
+    finally:
+        uuid.uuid4 = real
 
 
 @pytest.fixture(autouse=True)

@@ -16,6 +16,7 @@ from accounts.services import ensure_admin
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 def test_generated_password_is_printed_once_and_works(settings):
     settings.ADMIN_PASSWORD = ""
@@ -55,6 +56,7 @@ def test_no_admin_when_a_superuser_exists(settings):
     assert not User.objects.filter(username=settings.ADMIN_USERNAME).exists()
 
 
+@pytest.mark.slow
 def test_migrate_then_server_start_creates_the_admin(tmp_path):
     """`manage.py migrate` and then starting the server (it imports config.wsgi) is enough."""
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "ADMIN_PASSWORD"}}

@@ -43,9 +43,12 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(), reason=f"Chromium is not installed at {CHROMIUM} (CI installs it)"
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(), reason=f"Chromium is not installed at {CHROMIUM} (CI installs it)"
+    ),
+]
 
 
 def api(base_url: str, method: str, path: str, body: dict | None = None, token: str | None = None) -> Any:

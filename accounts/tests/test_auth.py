@@ -477,6 +477,7 @@ def test_a_token_naming_another_users_session_is_401(auth_client, admin_client, 
     assert post(VERIFY, {"token": mixed}).status_code == 401
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 def test_a_long_password_against_a_migrated_bcrypt_hash_logs_in_instead_of_failing(settings):
     """bcrypt reads 72 bytes; passlib cut longer passwords, bcrypt 5 raises. The old hash must verify."""

@@ -408,6 +408,7 @@ def test_a_clash_during_the_write_with_continue_on_error_skips_only_that_row(tmp
 # --- users from the old services -----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_migrated_user_logs_in_with_the_old_password_and_the_hash_is_upgraded(tmp_path, settings):
     settings.PASSWORD_HASHERS = PRODUCTION_HASHERS
     run(

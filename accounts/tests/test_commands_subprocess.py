@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("commands_subprocess")]
+
 ROOT = Path(__file__).resolve().parents[2]
 STRONG = "correct horse battery staple"
 PASSLIB_4 = "$2b$04$4sI3Yo8XZYmQs4oeCE5he.EORBhYyIwDyCqEyv4ZlfiZVwpPetWG."

@@ -63,6 +63,7 @@ def open_session(user, *, seconds: int | None = None) -> services.TokenPair:
 # --- the verified-token map ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_token_in_the_map_is_refused_from_its_exp_on(user):
     pair = open_session(user, seconds=2)
     client = bearer(pair.access)
@@ -176,6 +177,7 @@ def test_a_live_session_state_is_kept_briefly_a_revoked_one_long(auth_client):
     assert cache.get(key)["revoked"] is True
 
 
+@pytest.mark.slow
 def test_a_revocation_whose_cache_write_was_lost_is_seen_within_the_bound(user, settings):
     """The database says revoked, the cache still says live, no process will retry: refused within the bound."""
     settings.SESSION_STATE_TTL = 1

@@ -18,6 +18,8 @@ from django.db import connection
 
 from accounts.tests.last_admin_race import check, race
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -41,6 +41,7 @@ LOGOUT = "/api/v1/auth/logout"
 ON_REDIS = bool(settings.REDIS_URL)  # the backend is a subclass that times calls (config/metrics_cache.py)
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.postgres,
     pytest.mark.skipif(
         connection.vendor != "postgresql" or not ON_REDIS,

@@ -96,6 +96,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
     return {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "LOG_DIR": str(tmp_path)}
 
 
+@pytest.mark.slow
 def test_a_fresh_process_finds_every_task_without_importing_the_tasks_modules(tmp_path):
     """Celery imports `tasks` modules only in a worker; web processes and commands look them up by name."""
     code = (
@@ -109,6 +110,7 @@ def test_a_fresh_process_finds_every_task_without_importing_the_tasks_modules(tm
     assert fresh_python(code, _env(tmp_path)).strip() == "ok"
 
 
+@pytest.mark.slow
 def test_threads_of_a_fresh_process_that_look_up_tasks_at_once_all_find_them(tmp_path):
     """Celery's discovery gives a second, concurrent caller nothing: the first request's threads must wait.
 

@@ -48,6 +48,7 @@ def test_the_docs_page_references_no_other_host():
         assert b"".join(response.streaming_content if response.streaming else [response.content])
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"Chromium is not installed at {CHROMIUM}")
 @pytest.mark.django_db(transaction=True)
 def test_the_docs_render_in_a_browser_that_cannot_reach_other_hosts(live_server, monkeypatch):

@@ -81,6 +81,7 @@ def test_the_public_keys_keep_their_own_cache_policy(api_client):
     assert response["Cache-Control"] == "public, max-age=300"
 
 
+@pytest.mark.slow
 def test_every_401_of_every_endpoint_carries_the_bearer_challenge():
     anonymous, bad_token = APIClient(), APIClient()
     bad_token.credentials(HTTP_AUTHORIZATION="Bearer not-a-token")

@@ -176,12 +176,14 @@ def _run(code: list[str], extra: dict[str, str] | None = None) -> subprocess.Com
     )
 
 
+@pytest.mark.slow
 def test_production_check_deploy_reports_nothing(tmp_path):
     result = _run(["manage.py", "check", "--deploy", "--fail-level", "DEBUG"], {"LOG_DIR": str(tmp_path)})
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == "System check identified no issues (0 silenced)."
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("proxies", "expected"), [("0", "None"), ("1", "('HTTP_X_FORWARDED_PROTO', 'https')")]
 )
@@ -192,6 +194,7 @@ def test_the_proxy_ssl_header_is_trusted_only_behind_trusted_proxies(tmp_path, p
     assert result.stdout.strip().splitlines()[-1] == expected
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [

@@ -21,6 +21,8 @@ import pytest
 
 from config.tests.servers import STRONG, Http, Server, migrate, running, service_env
 
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("embedded_server")]
+
 STRESS_SECONDS = 22  # the periodic relay runs ~10 s after start, then every 10 s
 
 

@@ -29,6 +29,8 @@ from testing.stack import free_port
 
 from .metrics_support import Scrape
 
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("gunicorn_stack")]
+
 PROJECT = Path(__file__).resolve().parents[2]
 STRONG = "Amber-Kettle-Orbit-7731"
 

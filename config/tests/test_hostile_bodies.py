@@ -196,6 +196,7 @@ def _provider_unavailable(response: Any) -> bool:
     return code not in (None, "server_error", "database_unavailable")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_every_endpoint_answers_every_hostile_body_with_a_4xx(api, staff, name, settings):
     # A configured Telegram login checks the body's signature; an unconfigured one answers 503 first.

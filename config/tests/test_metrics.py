@@ -197,6 +197,7 @@ def no_producer():
     outbox._drop_producer()
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 def test_events_published_and_failed_are_counted(client, settings, no_producer):
     OutboxEvent.objects.filter(published_at__isnull=True).delete()
@@ -222,6 +223,7 @@ def test_events_published_and_failed_are_counted(client, settings, no_producer):
     assert after.value("user_service_outbox_backlog") == 0
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 def test_consumer_messages_are_counted_by_event_and_outcome(client, settings, kafka_broker, monkeypatch):
     """A real broker: three messages in, `consume_events` reads them, the counters follow."""

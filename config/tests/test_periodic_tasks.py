@@ -31,6 +31,7 @@ print(json.dumps({
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("mode", "broker"), [("embedded default", ""), ("with a broker", "redis://127.0.0.1:9/0")]
 )

@@ -26,9 +26,12 @@ import pytest
 from config.tests.servers import STRONG, Http, free_port, migrate, running, service_env
 
 BIN_DIRS = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
-pytestmark = pytest.mark.skipif(
-    not BIN_DIRS and shutil.which("pg_ctl") is None, reason="PostgreSQL's binaries are not installed"
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not BIN_DIRS and shutil.which("pg_ctl") is None, reason="PostgreSQL's binaries are not installed"
+    ),
+]
 
 
 @dataclass

@@ -50,6 +50,7 @@ def test_malformed_number_names_the_variable():
     assert "MAX_ACTIVE_SESSIONS must be an integer" in result.stderr
 
 
+@pytest.mark.slow
 def test_production_settings_pass_check_deploy():
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
@@ -68,6 +69,7 @@ def test_production_settings_pass_check_deploy():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("value", "expected"),
     [("", ["localhost", "127.0.0.1"]), ("a.example, b.example", ["a.example", "b.example"])],

@@ -19,6 +19,8 @@ from config.celery_app import app
 from notifications import services, tasks
 from notifications.models import Kind, Notification
 
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("celery_worker")]
+
 PROJECT = Path(__file__).resolve().parents[2]
 
 

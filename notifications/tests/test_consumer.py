@@ -273,6 +273,7 @@ def test_consume_events_needs_a_broker(settings):
 # --- against the broker ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_consume_events_against_kafka_dedupes_dead_letters_bad_input_and_commits_offsets(
     settings, kafka_broker, handled
 ):

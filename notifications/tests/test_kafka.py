@@ -21,7 +21,11 @@ from notifications.models import OutboxEvent
 
 from .helpers import read_topic, unique_name
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("commit_per_request", "no_producer")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.django_db,
+    pytest.mark.usefixtures("commit_per_request", "no_producer"),
+]
 
 API = "/api/v1"
 

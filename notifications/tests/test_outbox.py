@@ -103,6 +103,7 @@ def test_a_partly_refused_batch_publishes_the_rest(settings, monkeypatch):
     assert (refused.published_at, refused.attempts, refused.last_error) == (None, 1, "NotLeaderForPartition")
 
 
+@pytest.mark.slow
 def test_a_broker_that_comes_back_gets_the_waiting_rows(dead_broker, kafka_broker):
     dead_broker.KAFKA_TOPIC_DATA = unique_name()
     rows = emit(2)

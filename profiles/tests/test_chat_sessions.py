@@ -281,6 +281,7 @@ def test_creations_at_once_on_postgresql_never_leave_one_too_many(settings):
         assert {f"new-{round_}-{i}" for i in range(6)} <= left
 
 
+@pytest.mark.slow
 def test_creations_at_once_on_the_embedded_default_never_leave_one_too_many(tmp_path):
     """The embedded default (a SQLite file, one process, threads), in a child process of its own."""
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "MAX_USER_SESSIONS"}}

@@ -26,7 +26,7 @@ from notifications.models import Kind, Notification
 from notifications.tests.helpers import read_topic, unique_name
 from profiles.models import Processing, Requirements, Resume
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
 POISON_PILL = b"[" * 100_000 + b"]" * 100_000
 

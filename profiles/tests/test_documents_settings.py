@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 NAMES = [
     "UPLOAD_MAX_BYTES",
@@ -34,6 +36,7 @@ def _run(env: dict[str, str], code: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_defaults_are_the_contracts():
     code = f"from django.conf import settings; import json; print(json.dumps([getattr(settings, n) for n in {NAMES!r}]))"
     result = _run({}, code)
@@ -47,6 +50,7 @@ def test_a_malformed_value_names_the_variable():
     assert "UPLOAD_MAX_BYTES must be an integer" in result.stderr
 
 
+@pytest.mark.slow
 def test_the_storage_backend_is_a_setting(tmp_path):
     code = (
         "from django.core.files.base import ContentFile\n"

@@ -177,6 +177,7 @@ def _start(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_a_malformed_catalogue_file_stops_the_start(tmp_path, built_in_catalog):
     built_in_catalog["providers"]["openai"]["models"]["gpt-4.1"]["max_output_tokens"] = -1
     path = tmp_path / "catalog.json"
@@ -190,6 +191,7 @@ def test_a_malformed_catalogue_file_stops_the_start(tmp_path, built_in_catalog):
     assert f"LLM_CATALOG_FILE {path}: providers.openai.models.gpt-4.1.max_output_tokens:" in last_line
 
 
+@pytest.mark.slow
 def test_a_good_catalogue_file_starts(tmp_path, built_in_catalog):
     path = tmp_path / "catalog.yml"
     path.write_text(yaml.safe_dump(built_in_catalog))

@@ -334,6 +334,7 @@ def test_changes_at_once_on_postgresql_all_apply_one_after_the_other(login):
     assert OutboxEvent.objects.filter(key="llm_settings_changed").count() == 6
 
 
+@pytest.mark.slow
 def test_changes_at_once_on_the_embedded_default_all_answer(tmp_path):
     """The embedded default (a SQLite file, one process, threads), in a child process of its own."""
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}

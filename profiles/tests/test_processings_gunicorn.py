@@ -27,6 +27,7 @@ from profiles.models import Processing
 from testing.stack import free_port
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.django_db(transaction=True),
     pytest.mark.postgres,
     pytest.mark.skipif(

@@ -22,7 +22,11 @@ from profiles.models import Processing
 
 from . import files
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("commit_per_request", "document_dir")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.django_db,
+    pytest.mark.usefixtures("commit_per_request", "document_dir"),
+]
 
 API = "/api/v1"
 

@@ -27,7 +27,7 @@ from profiles.models import Resume
 from . import files, hostile_files
 from .test_uploads import RESUMES, refused, upload
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
 
 @dataclass
