@@ -20,7 +20,7 @@ Two measurements, both in one run, PDF and DOCX side by side:
 
 The files are built by `profiles/tests/files.py`: a one-page text PDF padded with a 5 MiB
 attachment, a DOCX padded with a 5 MiB stored part (both as real clients send them). Progress on
-stderr.
+stderr. The servers' folder is removed at the end (BENCH_KEEP=1 keeps it).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -151,6 +152,15 @@ def _zygotes_rss_mib(service: Service) -> list[float]:
 def through_service(files: dict[str, bytes], args: argparse.Namespace) -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp(prefix="bench-uploads-"))
     folder.chmod(0o755)  # PostgreSQL's data folder inside must be reachable by the postgres user
+    try:
+        return _through_service(folder, files, args)
+    finally:
+        # The database and the stored files: ~700 MB a run.
+        if not os.environ.get("BENCH_KEEP"):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _through_service(folder: Path, files: dict[str, bytes], args: argparse.Namespace) -> dict[str, Any]:
     with running_stack(folder / "stack", extra_env={"DEBUG": "false"}) as stack:
         service = stack.gunicorn(
             workers=2,
