@@ -1,10 +1,11 @@
-"""Every command the README's Deployment and Operations sections show is run here (issue 15).
+"""Every command the deployment and operations guide shows is run here (issues 15, 21).
 
-The Operations blocks run as bash scripts, in order, against a real server (gunicorn on a SQLite
-file, the host and port replaced) with the accounts they talk about set up first. The Deployment
-block's `docker-compose` commands need a container engine, which these machines lack: they are
-checked against the compose configuration (each service they name exists, each subcommand is
-compose's), and `cp .env.example .env` is followed by a validation of the result.
+The guide is `docs/operations.md` (the README leads to it). Its operations blocks run as bash
+scripts, in order, against a real server (gunicorn on a SQLite file, the host and port replaced)
+with the accounts they talk about set up first. The Deployment block's `docker-compose` commands
+need a container engine, which these machines lack: they are checked against the compose
+configuration (each service they name exists, each subcommand is compose's), and
+`cp .env.example .env` is followed by a validation of the result.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -30,13 +31,26 @@ from .test_gunicorn import Process
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
+OPERATIONS = (ROOT / "docs" / "operations.md").read_text()
 SERVER = "http://127.0.0.1:8000"
+# The sections of docs/operations.md whose shell blocks the tests below run against a server.
+RUN_AGAINST_A_SERVER = {
+    "Health, metrics, logs",
+    "The outbox: backlog and replay",
+    "Locked and deleted accounts",
+    "Rotating the RS256 key",
+}
 
 
-def section(title: str) -> str:
-    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## )", README, re.M | re.S)
-    assert match, title
-    return match.group(1)
+def sections(text: str) -> dict[str, str]:
+    """The `## ` sections of a page, by title."""
+    return dict(re.findall(r"^## (.+?)\n(.*?)(?=^## |\Z)", text, re.M | re.S))
+
+
+def section(text: str, title: str) -> str:
+    found = sections(text)
+    assert title in found, title
+    return found[title]
 
 
 def shell_blocks(text: str) -> list[str]:
@@ -48,14 +62,20 @@ def commands(block: str) -> list[str]:
     return [line for line in lines if line and not line.startswith("#")]
 
 
+def test_every_shell_block_of_the_guide_is_run_or_checked():
+    with_blocks = {title for title, body in sections(OPERATIONS).items() if shell_blocks(body)}
+    assert with_blocks == RUN_AGAINST_A_SERVER | {"Deployment"}
+
+
 # --- Deployment --------------------------------------------------------------------------------
 
 COMPOSE_SUBCOMMANDS = {"up", "down", "logs", "run", "exec", "ps", "restart", "pull", "build", "config"}
 
 
+@pytest.mark.slow
 def test_the_deployment_commands_name_what_the_compose_file_has(tmp_path):
     services = set(yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"])
-    lines = [line for block in shell_blocks(section("Deployment")) for line in commands(block)]
+    lines = [line for block in shell_blocks(section(OPERATIONS, "Deployment")) for line in commands(block)]
     assert lines, "no commands found"
     compose_lines = 0
     for line in lines:
@@ -90,7 +110,7 @@ def test_the_deployment_commands_name_what_the_compose_file_has(tmp_path):
 
 
 def test_the_readme_keeps_its_first_screen():
-    first_screen = README.split("## Run modes")[0]
+    first_screen = README.split("## Documentation")[0]
     assert "make run     # the service on the embedded default" in first_screen
     assert "make test    # the whole test suite" in first_screen
 
@@ -166,6 +186,12 @@ class Server:
         return result.stdout
 
 
+def on_the_server(test: Callable[..., None]) -> Callable[..., None]:
+    """A test of the module's server: slow (a gunicorn start), and kept on one xdist worker so that
+    the server starts once."""
+    return pytest.mark.slow(pytest.mark.xdist_group("readme")(test))
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     running = Server(tmp_path_factory.mktemp("readme")).start()
@@ -177,11 +203,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 def _operations_blocks() -> dict[str, list[str]]:
-    text = section("Operations")
-    parts = re.split(r"^### (.+)$", text, flags=re.M)
-    return {title: shell_blocks(body) for title, body in zip(parts[1::2], parts[2::2], strict=True)}
+    return {title: shell_blocks(body) for title, body in sections(OPERATIONS).items()}
 
 
+@on_the_server
 def test_operations_health_and_metrics(server):
     [block] = _operations_blocks()["Health, metrics, logs"]
     out = server.run_block(block)
@@ -190,6 +215,7 @@ def test_operations_health_and_metrics(server):
     assert 'user_service_logins_total{result="failed"}' in out
 
 
+@on_the_server
 def test_operations_outbox_backlog_and_replay(server):
     for name in ("olive", "oscar"):
         server.register(name, "Olive-Oscar-Pass-6613")
@@ -211,6 +237,7 @@ def test_operations_outbox_backlog_and_replay(server):
     assert "user_service_outbox_backlog 0.0" in page
 
 
+@on_the_server
 def test_operations_unlock_and_restore(server):
     password = "Alice-And-Bob-Pass-2290"
     for name in ("alice", "bob"):
@@ -246,6 +273,7 @@ def test_operations_unlock_and_restore(server):
     assert requests.post(login, json={"username": "bob", "password": password}, timeout=30).status_code == 200
 
 
+@on_the_server
 def test_operations_key_rotation(server):
     keys = server.root / "keys"
     keys.mkdir(exist_ok=True)
