@@ -177,7 +177,8 @@ def extract_text(file: IO[bytes], name: str) -> Extracted:
         return Extracted(_txt_text(file), "txt")
     if ext == "docx":
         _docx_guard(file)
-    return Extracted(_sandboxed_text(ext, file.read(settings.UPLOAD_MAX_BYTES + 1)), ext)
+    file.seek(0)
+    return Extracted(_sandboxed_text(ext, file), ext)
 
 
 def _txt_text(file: IO[bytes]) -> str:
@@ -203,7 +204,7 @@ def _txt_text(file: IO[bytes]) -> str:
     return _require_text(_check_length(text), ".txt file")
 
 
-def _sandboxed_text(kind: str, data: bytes) -> str:
+def _sandboxed_text(kind: str, file: IO[bytes]) -> str:
     cpu_seconds = settings.DOCUMENT_PARSE_SECONDS
     limits = sandbox.Limits(
         cpu_seconds=cpu_seconds,
@@ -214,7 +215,7 @@ def _sandboxed_text(kind: str, data: bytes) -> str:
     )
     try:
         extraction = sandbox.extract(
-            kind, data, limits, slots=settings.DOCUMENT_PARSE_CONCURRENCY, wait_seconds=PARSE_QUEUE_SECONDS
+            kind, file, limits, slots=settings.DOCUMENT_PARSE_CONCURRENCY, wait_seconds=PARSE_QUEUE_SECONDS
         )
     except sandbox.Busy:
         logger.warning("%s upload refused: every extraction slot is busy", kind)

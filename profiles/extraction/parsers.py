@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, BinaryIO
 
 #: No resume has a thousand pages; past this the text is not even looked for.
 PDF_MAX_PAGES = 1000
@@ -63,11 +63,20 @@ def _out_of_memory(exc: BaseException) -> bool:
     return False
 
 
-def pdf_text(data: bytes, max_chars: int) -> str:
+#: What a parser reads: the bytes, or a readable and seekable view of them (the child maps the
+#: upload's memory file instead of copying it).
+Source = bytes | BinaryIO
+
+
+def _stream(data: Source) -> BinaryIO:
+    return io.BytesIO(data) if isinstance(data, bytes | bytearray) else data
+
+
+def pdf_text(data: Source, max_chars: int) -> str:
     from pypdf import PdfReader
 
     try:
-        reader = PdfReader(io.BytesIO(data))
+        reader = PdfReader(_stream(data))
         if reader.is_encrypted:
             raise Refusal(415, "pdf_encrypted", "The PDF is encrypted: upload it without a password.")
         pages = len(reader.pages)
@@ -93,11 +102,11 @@ def _docx_broken() -> Refusal:
     return Refusal(415, "docx_broken", "The .docx file is damaged (not a Word document).")
 
 
-def docx_text(data: bytes, max_chars: int) -> str:
+def docx_text(data: Source, max_chars: int) -> str:
     import docx
 
     try:
-        document = docx.Document(io.BytesIO(data))
+        document = docx.Document(_stream(data))
         text = _joined(_docx_blocks(document), max_chars)
     except (Refusal, MemoryError):
         raise
@@ -122,7 +131,7 @@ def _docx_blocks(document: Any) -> Iterator[str]:
                 yield cell.text
 
 
-Parser = Callable[[bytes, int], str]
+Parser = Callable[[Source, int], str]
 
 #: The formats the sandbox parses, by the type the bytes were sniffed as.
 PARSERS: dict[str, Parser] = {"pdf": pdf_text, "docx": docx_text}

@@ -7,8 +7,9 @@ each file is parsed by a child of this web process's zygote (`child.py` says how
 and the web process only waits for the answer, at most the wall-clock deadline.
 
 Cost: the zygote is started once per web process (a fresh interpreter with the parsers loaded,
-~45 MB); a file then pays for one fork and two socket copies of its bytes
-(`benchmarks/uploads.py` measures it against parsing in-process).
+~50 MB); a file then pays for one copy of its bytes into a memory file (`memfd`, which the child
+maps instead of reading) and one fork (`benchmarks/uploads.py` measures it against parsing
+in-process).
 
 Admission: at most `slots` extractions at once per web process, and at most as many waiting for
 one; the rest are refused at once (`Busy`, a 503). The web worker's threads serve every other
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -26,7 +28,7 @@ import threading
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from . import parsers
 
@@ -35,6 +37,7 @@ logger = logging.getLogger(__name__)
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
 #: Seconds the parent waits beyond the child's own alarm before it gives up on the answer.
 _WALL_GRACE_SECONDS = 2
+_COPY_CHUNK = 1024 * 1024
 
 
 class ParseLimit(Exception):
@@ -115,8 +118,8 @@ class _Zygote:
                 self._process.kill()
         self._control, self._process = None, None
 
-    def child(self) -> socket.socket:
-        """A socket to a freshly forked child."""
+    def child(self, upload_fd: int) -> socket.socket:
+        """A socket to a freshly forked child, which gets `upload_fd` (the file to parse) too."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         with theirs, self._lock:
             for attempt in (1, 2):
@@ -125,7 +128,7 @@ class _Zygote:
                     self._start()
                 assert self._control is not None
                 try:
-                    socket.send_fds(self._control, [b"x"], [theirs.fileno()])
+                    socket.send_fds(self._control, [b"x"], [theirs.fileno(), upload_fd])
                     return ours
                 except OSError:
                     if attempt == 2:
@@ -176,8 +179,11 @@ class _Admission:
 _admission = _Admission()
 
 
-def extract(kind: str, data: bytes, limits: Limits, *, slots: int, wait_seconds: float) -> Extraction:
-    """The text of `data` parsed as `kind` (a key of `parsers.PARSERS`) by a child within `limits`.
+def extract(
+    kind: str, data: bytes | IO[bytes], limits: Limits, *, slots: int, wait_seconds: float
+) -> Extraction:
+    """The text of `data` (bytes or a readable file) parsed as `kind` (a key of `parsers.PARSERS`)
+    by a child within `limits`.
 
     Raises `parsers.Refusal` (the file is refused: 413 or 415), `ParseLimit` (the child passed a
     bound and was ended) or `Busy` (no slot free in time).
@@ -210,11 +216,32 @@ def extract(kind: str, data: bytes, limits: Limits, *, slots: int, wait_seconds:
     return Extraction(text=reply["text"], warnings=reply["warnings"], samples=tuple(reply["samples"]))
 
 
-def _ask_child(kind: str, data: bytes, limits: Limits) -> dict[str, Any]:
-    conn = Connection(_zygote.child().detach())
+def _upload_file(data: bytes | IO[bytes]) -> int:
+    """The bytes in an anonymous memory file (`memfd`), read from the start: the child maps it.
+
+    One copy, in chunks (an upload spooled to disk is never whole in this process's memory).
+    """
+    fd = os.memfd_create("upload", os.MFD_CLOEXEC)
+    try:
+        with open(fd, "wb", closefd=False) as out:
+            if isinstance(data, bytes | bytearray):
+                out.write(data)
+            else:
+                shutil.copyfileobj(data, out, _COPY_CHUNK)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _ask_child(kind: str, data: bytes | IO[bytes], limits: Limits) -> dict[str, Any]:
+    upload_fd = _upload_file(data)
+    try:
+        conn = Connection(_zygote.child(upload_fd).detach())
+    finally:
+        os.close(upload_fd)  # the child has its own descriptor of it now
     try:
         conn.send((kind, limits.cpu_seconds, limits.memory_bytes, limits.max_chars, limits.wall_seconds))
-        conn.send_bytes(data)
         if not conn.poll(limits.wall_seconds + _WALL_GRACE_SECONDS):
             return {"limit": "time"}  # closing our end below; the child's alarm ends it
         reply: dict[str, Any] = conn.recv()
