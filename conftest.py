@@ -16,7 +16,7 @@ from django.test import TestCase
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import UserFactory
-from accounts.tests.support import PASSWORD, bearer_for, login_tokens
+from accounts.tests.support import PASSWORD, bearer_for, committing, login_tokens
 from testing.stack import Kafka
 
 
@@ -135,6 +135,19 @@ def login(db: Any) -> Callable[..., dict[str, Any]]:
 def auth_client(user: Any) -> APIClient:
     """A client carrying the access token of a fresh session of `user` (its tokens in `.tokens`)."""
     return bearer_for(user)
+
+
+@pytest.fixture
+def root(db: Any) -> Any:
+    """A superuser (staff) who holds no role: an administrator of the Django admin."""
+    return UserFactory(password=PASSWORD, is_superuser=True, is_staff=True)
+
+
+@pytest.fixture
+def superuser_client(client: Any, root: Any, django_capture_on_commit_callbacks: Any) -> Any:
+    """The Django test client, logged in as `root`; each request commits (on_commit runs)."""
+    client.force_login(root)
+    return committing(client, django_capture_on_commit_callbacks)
 
 
 @pytest.fixture

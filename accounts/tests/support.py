@@ -88,3 +88,16 @@ def run_at_once(calls: list[Callable[[], Any]]) -> list[Any]:
         thread.join(timeout=30)
     assert not any(thread.is_alive() for thread in threads), "a request hung"
     return results
+
+
+def committing(client: Any, capture_on_commit: Any) -> Any:
+    """The Django test client with each request committing its on_commit callbacks (the events,
+    the cache writes), as a real request's transaction would."""
+    original = client.request
+
+    def request(**kwargs: Any) -> Any:
+        with capture_on_commit(execute=True):
+            return original(**kwargs)
+
+    client.request = request
+    return client

@@ -29,25 +29,6 @@ GROUPS = "/admin/auth/group/"
 USERS = "/admin/accounts/user/"
 
 
-@pytest.fixture
-def root() -> User:
-    return UserFactory(password=PASSWORD, is_superuser=True, is_staff=True)
-
-
-@pytest.fixture
-def superuser_client(client: Any, root: User, django_capture_on_commit_callbacks: Any) -> Any:
-    """The Django test client, logged in as a superuser; each request commits (on_commit runs)."""
-    client.force_login(root)
-    original = client.request
-
-    def request(**kwargs: Any) -> Any:
-        with django_capture_on_commit_callbacks(execute=True):
-            return original(**kwargs)
-
-    client.request = request
-    return client
-
-
 def role(name: str) -> Group:
     return services.role_create(name=name, description=f"The {name}s.")
 

@@ -22,7 +22,7 @@ from accounts import services
 from accounts.models import AuditEvent, AuthSession, User
 from accounts.services import LastAdmin, admins_active
 from accounts.tests.factories import UserFactory
-from accounts.tests.support import PASSWORD, bearer_for
+from accounts.tests.support import PASSWORD, bearer_for, committing
 from notifications.models import OutboxEvent
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("commit_per_request")]
@@ -153,13 +153,7 @@ def root_client(client: Any, django_capture_on_commit_callbacks: Any) -> Any:
     root = UserFactory(password=PASSWORD, is_superuser=True, is_staff=True)
     bearer_for(root)  # a session, to see that it survives
     client.force_login(root)
-    original = client.request
-
-    def request(**kwargs: Any) -> Any:
-        with django_capture_on_commit_callbacks(execute=True):
-            return original(**kwargs)
-
-    client.request = request
+    committing(client, django_capture_on_commit_callbacks)
     client.user = root
     assert list(admins_active()) == [root]
     return client

@@ -24,20 +24,6 @@ UNREAD = "/api/v1/notifications/unread-count"
 PAGE = "/admin/notifications/notification/"
 
 
-@pytest.fixture
-def superuser_client(client: Any, django_capture_on_commit_callbacks: Any) -> Any:
-    """The Django test client, logged in as a superuser; each request commits (on_commit runs)."""
-    client.force_login(UserFactory(password=PASSWORD, is_superuser=True, is_staff=True))
-    original = client.request
-
-    def request(**kwargs: Any) -> Any:
-        with django_capture_on_commit_callbacks(execute=True):
-            return original(**kwargs)
-
-    client.request = request
-    return client
-
-
 def tell(user: Any, title: str) -> Notification:
     return services.notify(user_id=user.id, kind=Kind.WELCOME, title=title)
 

@@ -13,8 +13,6 @@ from typing import Any
 import pytest
 from django.core.cache import cache
 
-from accounts.tests.factories import UserFactory
-from accounts.tests.support import PASSWORD
 from profiles.models import ChatSession, Processing, QuizResult, Requirements, Resume
 
 from .support import events
@@ -22,21 +20,6 @@ from .support import events
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("commit_per_request", "document_dir")]
 
 API = "/api/v1"
-
-
-@pytest.fixture
-def superuser_client(client: Any, django_capture_on_commit_callbacks: Any) -> Any:
-    """The Django test client, logged in as a superuser; each request commits (on_commit runs)."""
-    root = UserFactory(password=PASSWORD, is_superuser=True, is_staff=True)
-    client.force_login(root)
-    original = client.request
-
-    def request(**kwargs: Any) -> Any:
-        with django_capture_on_commit_callbacks(execute=True):
-            return original(**kwargs)
-
-    client.request = request
-    return client
 
 
 def create(client: Any, kind: str, text: str = "Some text") -> dict[str, Any]:
