@@ -123,8 +123,9 @@ def test_a_hostile_file_gets_its_answer_within_the_bounds_and_the_web_process_pa
         response = upload(auth_client, name, data)
     body = response.json()
     assert (response.status_code, body.get("code")) in answers, body
-    # 1 s of CPU, a wall deadline of 2 x 1 + 1 s, and the parent's grace of 2 s: never more.
-    assert cost.seconds < 6, cost
+    # 1 s of CPU, a wall deadline of 2 x 1 + 1 s and the parent's grace of 2 s (5 s), plus the
+    # request's own time on a busy machine.
+    assert cost.seconds < 8, cost
     # The parsing ran elsewhere: this process spent what a request costs, not the parse's CPU,
     # and its memory did not grow with what the parser built (a gigabyte, in-process).
     assert cost.cpu_seconds < 0.5, cost
@@ -201,9 +202,11 @@ def _reason(data: bytes, kind: str, limits: sandbox.Limits) -> str:
 
 
 def test_the_cpu_bound_ends_the_child():
+    # One CPU second, however long the niced child waits for it on a busy machine: the reason
+    # says which bound ended it (the wall clock, 30 s here, did not).
     started = time.monotonic()
     assert _reason(hostile_files.pdf_shared_stream_bomb(), "pdf", _limits(cpu_seconds=1)) == "cpu"
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 30
 
 
 def test_the_memory_bound_ends_the_child():
@@ -217,7 +220,8 @@ def test_the_wall_clock_bound_ends_a_child_that_has_cpu_seconds_left():
         _reason(hostile_files.pdf_shared_stream_bomb(), "pdf", _limits(cpu_seconds=30, wall_seconds=1))
         == "time"
     )
-    assert time.monotonic() - started < 4
+    # The child's alarm at 1 s, or the parent's own deadline 2 s later if the child never got going.
+    assert time.monotonic() - started < 6
 
 
 def test_the_zygote_has_no_environment_and_comes_back_when_killed():
