@@ -21,7 +21,7 @@ import shutil
 import tempfile
 from typing import Any
 
-from config import metrics_process
+from core import metrics_process
 
 
 def _int(name: str, default: int) -> int:
@@ -58,7 +58,7 @@ accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
 errorlog = "-"
 # No query string (it may carry codes or tokens); the request id links the line to the app's own.
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s" request_id=%({x-request-id}o)s'
-logger_class = "config.logging_gunicorn.ServiceLogger"
+logger_class = "core.logging_gunicorn.ServiceLogger"
 
 # Counters add up across workers: each worker writes its own files in one folder.
 _OWN_METRICS_DIR: str | None = None

@@ -5,7 +5,7 @@ events, audit): the add form, the change form, the password form and the actions
 Users are never deleted here: they are deactivated or soft-deleted (restorable)
 by the actions, and removed for good only by `manage.py delete_user --hard`. A
 refusal of a service (the last administrator, `last_admin`) is the page's error
-message, and nothing is changed (`config.admin_site.ServiceModelAdmin`).
+message, and nothing is changed (`core.admin.ServiceModelAdmin`).
 """
 
 from __future__ import annotations
@@ -29,9 +29,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from config.admin_site import ServiceModelAdmin
-from config.errors import ServiceError
-from profiles.admin import USER_INLINES as PROFILE_INLINES
+from core.admin import ServiceModelAdmin
+from core.errors import ServiceError
 
 from . import services
 from .ids import Id
@@ -170,7 +169,8 @@ class UserAdmin(ServiceModelAdmin, DjangoUserAdmin):
             {"classes": ("wide",), "fields": ("username", "email", "full_name", "password1", "password2")},
         ),
     )
-    inlines = [AuthSessionInline, IdentityInline, *PROFILE_INLINES]
+    # The apps above this one add theirs with `user_inlines_add` (profiles: LLM settings, ...).
+    inlines = [AuthSessionInline, IdentityInline]
     actions = [
         "deactivate_users",
         "soft_delete_users",
@@ -530,3 +530,12 @@ class RoleRequestAdmin(admin.ModelAdmin):
     @admin.action(description="Reject selected role requests")
     def reject_selected(self, request: HttpRequest, queryset: QuerySet[RoleRequest]) -> Any:
         return self._decide(request, queryset, approve=False)
+
+
+def user_inlines_add(*inlines: type[admin.options.InlineModelAdmin[Any, Any]]) -> None:
+    """An app above this one shows its per-user data on the user's page: called once, from its
+    `admin.py` (which the admin's autodiscovery imports once), so that accounts never imports it."""
+    UserAdmin.inlines = [
+        *UserAdmin.inlines,
+        *(inline for inline in inlines if inline not in UserAdmin.inlines),
+    ]

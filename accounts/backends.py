@@ -21,7 +21,7 @@ from typing import Any
 from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import PermissionDenied
 
-from config.errors import ServiceError
+from core.errors import ServiceError
 
 from .models import User, user_is_admin
 from .services.lockout import credentials_check

@@ -36,8 +36,8 @@ from django.core.cache import cache, caches
 from django.db import transaction
 from django.utils import timezone
 
-from config.caching import FAILED, safe_call
-from config.metrics import CACHE_SECONDS
+from core.caching import FAILED, safe_call
+from core.metrics import CACHE_SECONDS
 
 from .models import AuthSession, User, user_is_admin
 from .shapes import api_time, user_api_shape
@@ -237,7 +237,7 @@ def read_keys(keys: list[str]) -> Any:
     if reader is None:
         return safe_call("get_many", cache.get_many, keys)
     try:
-        with _GET_MANY_SECONDS.time():  # the cache's own get_many timing (config/metrics_cache.py)
+        with _GET_MANY_SECONDS.time():  # the cache's own get_many timing (core/metrics_cache.py)
             return reader.mget(keys)
     except Exception:
         logger.warning("cache mget failed", exc_info=True)

@@ -1,5 +1,5 @@
-"""The type of the ids services take: `config.ids.Id`, named here for the accounts services."""
+"""The type of the ids services take: `core.ids.Id`, named here for the accounts services."""
 
-from config.ids import Id
+from core.ids import Id
 
 __all__ = ["Id"]

@@ -48,7 +48,7 @@ from rest_framework import exceptions
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
-from config.errors import ServiceError
+from core.errors import ServiceError
 
 from . import services
 from .authentication import bearer_principal

@@ -1,6 +1,6 @@
-"""The API's permissions. `IsAdmin` lives in `config.permissions`, so the apps below accounts
+"""The API's permissions. `IsAdmin` lives in `core.permissions`, so the apps below accounts
 (notifications) use it without importing accounts; it is kept importable from here."""
 
-from config.permissions import IsAdmin
+from core.permissions import IsAdmin
 
 __all__ = ["IsAdmin"]

@@ -12,11 +12,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from config.caching import FAILED, safe_call
-from config.errors import NotFound
-from profiles.selectors.documents_export import documents_export
-from profiles.selectors.export import profile_data_export
+from core.caching import FAILED, safe_call
+from core.errors import NotFound
 
+from .exports import export_sections_of
 from .ids import Id
 from .models import AuditEvent, AuthSession, User
 from .shapes import api_time, user_admin_api_shape
@@ -114,8 +113,6 @@ def user_export(*, user_id: Id) -> dict[str, Any]:
             }
             for e in audit[:1000]
         ],
-        # Resumes, requirements (with their files) and processings: the profiles app says what.
-        **documents_export(user_id=user_id),
-        # LLM settings, chat sessions and quiz results.
-        **profile_data_export(user_id=user_id),
+        # What the apps above this one keep (resumes, LLM settings, ...): they register it.
+        **export_sections_of(user_id=user_id),
     }

@@ -6,7 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from config.serializers import ModelSerializer, Serializer
+from core.serializers import ModelSerializer, Serializer
 
 from .models import AuthSession, RoleRequest, UsernameValidator
 from .shapes import user_admin_api_shape, user_api_shape

@@ -21,9 +21,9 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
-from config import parsers
-from config.http import UUID_PATTERN, client_ip, user_agent
-from config.serializers import Current
+from core import parsers
+from core.http import UUID_PATTERN, client_ip, user_agent
+from core.serializers import Current
 
 from . import selectors, services
 from .authentication import principal

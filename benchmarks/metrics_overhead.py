@@ -32,7 +32,7 @@ from django.conf import settings  # noqa: E402
 from django.core.cache.backends.locmem import LocMemCache  # noqa: E402
 from django.test import Client, override_settings  # noqa: E402
 
-from config.metrics_cache import LocMemCache as TimedLocMemCache  # noqa: E402
+from core.metrics_cache import LocMemCache as TimedLocMemCache  # noqa: E402
 
 PROMETHEUS = {
     "django_prometheus.middleware.PrometheusBeforeMiddleware",

@@ -1,20 +1,16 @@
-"""The Django admin site, with what an administrator looks for first on its index, and the
-one way its pages answer a service's refusal."""
+"""The Django admin site, with what an administrator looks for first on its index.
+
+The model admins' base (`core.admin.ServiceModelAdmin`) is plumbing the apps share; this site is
+the composition root's, and may read the apps (the pending role requests on its index)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin, messages
-from django.contrib.admin.actions import delete_selected
+from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
-from django.db import router, transaction
-from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest
 from django.template.response import TemplateResponse
-from django.urls import reverse
-
-from .errors import ServiceError
 
 
 class ServiceAdminSite(admin.AdminSite):
@@ -38,61 +34,3 @@ class ServiceAdminSite(admin.AdminSite):
 
 class ServiceAdminConfig(AdminConfig):
     default_site = "config.admin_site.ServiceAdminSite"
-
-
-def delete_selected_at_once(
-    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Any]
-) -> HttpResponse | None:
-    """Django's "Delete selected" action, all or nothing.
-
-    The rows go through `delete_queryset` (the service, row by row) in one
-    transaction, with the admin's log entries: a refusal of any row rolls
-    every row back and is shown as the page's error.
-    """
-    try:
-        with transaction.atomic(using=router.db_for_write(modeladmin.model)):
-            return delete_selected(modeladmin, request, queryset)  # type: ignore[no-any-return]
-    except ServiceError as exc:
-        modeladmin.message_user(request, f"Nothing was deleted: {exc.detail}", messages.ERROR)
-        return None
-
-
-class ServiceModelAdmin(admin.ModelAdmin):
-    """A model admin whose saves and deletes call services: a refusal is a message, not a 500.
-
-    A `ServiceError` raised by the service (say `last_admin`) escapes the
-    admin view's transaction, so nothing the view did is kept; the page then
-    shows the error and goes back to where the administrator was.
-    """
-
-    def changeform_view(
-        self,
-        request: HttpRequest,
-        object_id: str | None = None,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except ServiceError as exc:
-            self.message_user(request, f"Nothing was saved: {exc.detail}", messages.ERROR)
-            return HttpResponseRedirect(request.get_full_path())
-
-    def delete_view(
-        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
-    ) -> HttpResponse:
-        try:
-            return super().delete_view(request, object_id, extra_context)
-        except ServiceError as exc:
-            self.message_user(request, f"Nothing was deleted: {exc.detail}", messages.ERROR)
-            opts = self.model._meta
-            return HttpResponseRedirect(
-                reverse(f"{self.admin_site.name}:{opts.app_label}_{opts.model_name}_change", args=[object_id])
-            )
-
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        actions: dict[str, Any] = dict(super().get_actions(request))
-        if "delete_selected" in actions:
-            _, name, description = actions["delete_selected"]
-            actions["delete_selected"] = (delete_selected_at_once, name, description)
-        return actions

@@ -12,7 +12,7 @@ from typing import Any
 from celery import Celery
 from celery.signals import before_task_publish, task_postrun, task_prerun
 
-from .logging_context import current_request_id, reset_request_id, sane_request_id, set_request_id
+from core.logging_context import current_request_id, reset_request_id, sane_request_id, set_request_id
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 

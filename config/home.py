@@ -11,7 +11,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
-from .exceptions import not_found
+from core.exceptions import not_found
 
 
 def home_url() -> str | None:

@@ -113,18 +113,18 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Outermost but one: it sees every answer, the 503s and JSON 404s included.
-    "config.middleware.ApiResponseHeadersMiddleware",
-    "config.request_context.RequestMetaMiddleware",
-    "config.middleware.StaticFilesMiddleware",
+    "core.middleware.ApiResponseHeadersMiddleware",
+    "core.request_context.RequestMetaMiddleware",
+    "core.middleware.StaticFilesMiddleware",
     "corsheaders.middleware.CorsMiddleware",
-    # The admin's middleware; the JSON API goes around it (config/middleware.py).
-    "config.middleware.BrowserSessionMiddleware",
+    # The admin's middleware; the JSON API goes around it (core/middleware.py).
+    "core.middleware.BrowserSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "config.middleware.BrowserAuthenticationMiddleware",
-    "config.middleware.BrowserMessageMiddleware",
+    "core.middleware.BrowserAuthenticationMiddleware",
+    "core.middleware.BrowserMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "config.exceptions.DatabaseUnavailableMiddleware",
+    "core.exceptions.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -169,7 +169,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # A database that is still unreachable after that (locked, restarting, gone)
-# is a 503 with this Retry-After (config/exceptions.py), never a 500.
+# is a 503 with this Retry-After (core/exceptions.py), never a 500.
 DATABASE_UNAVAILABLE_RETRY_AFTER = 5
 
 # --- Request bodies -------------------------------------------------------------
@@ -287,12 +287,12 @@ SESSION_STATE_TTL = env_int("SESSION_STATE_TTL", 30, minimum=1)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.SessionJWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["config.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PAGINATION_CLASS": "config.pagination.PageSizeCursorPagination",
+    "DEFAULT_PAGINATION_CLASS": "core.pagination.PageSizeCursorPagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "config.exceptions.exception_handler",
+    "EXCEPTION_HANDLER": "core.exceptions.exception_handler",
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "PAGE_SIZE": 20,
     "DEFAULT_THROTTLE_RATES": {
@@ -480,7 +480,7 @@ WHITENOISE_USE_FINDERS = True
 
 # --- Logging ------------------------------------------------------------------
 # Plain or JSON lines (LOG_FORMAT) to stdout and to LOG_DIR/user_service.log,
-# rotated at midnight; every line carries the request id (config/logging_setup.py).
+# rotated at midnight; every line carries the request id (core/logging_setup.py).
 LOG_DIR = Path(env.str("LOG_DIR", default=str(BASE_DIR / "logs")))
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
@@ -490,7 +490,7 @@ if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
 LOG_FORMAT = env.str("LOG_FORMAT", default="plain").lower()
 if LOG_FORMAT not in {"plain", "json"}:
     raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, got {LOG_FORMAT!r}")
-from config.logging_setup import build_logging  # noqa: E402  (the settings' own helper)
+from core.logging_setup import build_logging  # noqa: E402  (the settings' own helper)
 
 LOGGING = build_logging(log_dir=LOG_DIR, level=LOG_LEVEL, log_format=LOG_FORMAT)
 # The worker logs through LOGGING too (same format, same request ids), not Celery's own handler.
@@ -505,7 +505,7 @@ READY_MAX_EVENT_LAG_SECONDS = env_int("READY_MAX_EVENT_LAG_SECONDS", 300, minimu
 READY_CHECK_TIMEOUT_MS = env_int("READY_CHECK_TIMEOUT_MS", 2000, minimum=10)
 import ipaddress  # noqa: E402
 
-from config import metrics_process  # noqa: E402
+from core import metrics_process  # noqa: E402
 
 # Before any metric exists: one file per process (host and pid) when PROMETHEUS_MULTIPROC_DIR is set.
 metrics_process.configure()
@@ -517,7 +517,7 @@ for _cidr in METRICS_ALLOWED_CIDRS:
 # Request counts and latencies per view (django-prometheus), first in and last out.
 MIDDLEWARE.insert(0, "django_prometheus.middleware.PrometheusBeforeMiddleware")
 MIDDLEWARE.append("django_prometheus.middleware.PrometheusAfterMiddleware")
-# Query timings: django-prometheus' wrapper of the same backend. Cache timings: config/metrics_cache.py.
+# Query timings: django-prometheus' wrapper of the same backend. Cache timings: core/metrics_cache.py.
 _METRICS_DB_ENGINES = {
     "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
     "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
@@ -525,8 +525,8 @@ _METRICS_DB_ENGINES = {
 for _database in DATABASES.values():
     _database["ENGINE"] = _METRICS_DB_ENGINES.get(_database["ENGINE"], _database["ENGINE"])
 _METRICS_CACHE_BACKENDS = {
-    "django_redis.cache.RedisCache": "config.metrics_cache.RedisCache",
-    "django.core.cache.backends.locmem.LocMemCache": "config.metrics_cache.LocMemCache",
+    "django_redis.cache.RedisCache": "core.metrics_cache.RedisCache",
+    "django.core.cache.backends.locmem.LocMemCache": "core.metrics_cache.LocMemCache",
 }
 for _cache in CACHES.values():
     _cache["BACKEND"] = _METRICS_CACHE_BACKENDS.get(_cache["BACKEND"], _cache["BACKEND"])

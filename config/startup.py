@@ -11,8 +11,7 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections
 
 from accounts.services import ensure_admin
-
-from .after_commit import registered_task, tasks_run_in_process
+from core.after_commit import registered_task, tasks_run_in_process
 
 logger = logging.getLogger(__name__)
 

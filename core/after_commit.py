@@ -20,10 +20,9 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from celery import Task
+from celery import current_app as app
 from django.conf import settings
 from django.db import transaction
-
-from .celery_app import app
 
 
 def tasks_run_in_process() -> bool:

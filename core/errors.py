@@ -1,4 +1,4 @@
-"""The one domain error type. Services raise it; `config.exceptions` shapes it as JSON.
+"""The one domain error type. Services raise it; `core.exceptions` shapes it as JSON.
 
 Kept apart from the DRF exception handler so that services import nothing of DRF's views.
 """

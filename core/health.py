@@ -24,9 +24,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, connections
-from django.db.models import Min
 from django.http import HttpRequest, JsonResponse
-from django.utils import timezone
 
 logger = logging.getLogger(__name__)
 
@@ -77,30 +75,22 @@ def _broker() -> str:
     return OK
 
 
-def _events() -> str:
-    """The outbox keeps up: its oldest pending event is younger than READY_MAX_EVENT_LAG_SECONDS."""
-    from notifications.models import OutboxEvent
-
-    oldest = OutboxEvent.objects.filter(published_at__isnull=True).aggregate(oldest=Min("created_at"))[
-        "oldest"
-    ]
-    if oldest is not None:
-        age = (timezone.now() - oldest).total_seconds()
-        if age > settings.READY_MAX_EVENT_LAG_SECONDS:
-            raise Lagging(
-                f"oldest pending event is {age:.0f} s old (limit {settings.READY_MAX_EVENT_LAG_SECONDS} s)"
-            )
-    return OK
-
-
 CHECKS: dict[str, Callable[[], str]] = {
     "database": _database,
     "cache": _cache,
     "broker": _broker,
-    "events": _events,
 }
 # Without the cache the service still answers every request (from the database, slower).
-REQUIRED = {"database", "broker", "events"}
+REQUIRED = {"database", "broker"}
+
+
+def readiness_check_register(name: str, check: Callable[[], str], *, required: bool = True) -> None:
+    """An app's own readiness check (notifications: `events`, the outbox keeping up), registered
+    once from its `AppConfig.ready()`: this module imports no app. `check` returns OK or
+    DISABLED, raises `Lagging` or anything else to say why not."""
+    CHECKS[name] = check
+    if required:
+        REQUIRED.add(name)
 
 
 def _run(name: str, check: Callable[[], str], box: dict[str, Any]) -> None:

@@ -1,6 +1,6 @@
 """The request id of the work in hand, and the logging filters that use it.
 
-Set by the request middleware (`config.request_context`) and by a Celery task
+Set by the request middleware (`core.request_context`) and by a Celery task
 that a request queued (`config.celery_app`), read by every log line. No
 Django imports: the Celery app and the settings module load this early.
 """

@@ -1,6 +1,6 @@
 """The `LOGGING` dict: plain or JSON lines, to stdout and to a daily-rotated file in `LOG_DIR`.
 
-Every line carries the request id (`config.logging_context`). The file is
+Every line carries the request id (`core.logging_context`). The file is
 rotated at midnight by concurrent-log-handler, which takes a file lock to
 rotate: gunicorn workers, the Celery worker and the consumer may all write
 to one `LOG_DIR`, and the stdlib's TimedRotatingFileHandler would have each
@@ -83,12 +83,12 @@ def build_logging(*, log_dir: Path, level: str, log_format: str) -> dict[str, An
         "version": 1,
         "disable_existing_loggers": False,
         "filters": {
-            "request_id": {"()": "config.logging_context.RequestIdFilter"},
-            "redact": {"()": "config.logging_context.RedactSecretsFilter"},
+            "request_id": {"()": "core.logging_context.RequestIdFilter"},
+            "redact": {"()": "core.logging_context.RedactSecretsFilter"},
         },
         "formatters": {
             "plain": {"format": PLAIN_FORMAT},
-            "json": {"()": "config.logging_setup.ServiceJsonFormatter"},
+            "json": {"()": "core.logging_setup.ServiceJsonFormatter"},
         },
         "handlers": handlers,
         "root": {"handlers": list(handlers), "level": level},

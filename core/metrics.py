@@ -2,12 +2,12 @@
 
 Services count what happens with one-line `.inc()` calls on the objects below;
 django-prometheus adds request, database and cache metrics; the outbox gauges
-are computed from the database when `/metrics` is scraped (`config.metrics_view`).
+are computed from the database when `/metrics` is scraped (`core.metrics_view`).
 
 Under gunicorn (and in the compose set's worker and consumer) the values live
 in prometheus_client's multiprocess files (`PROMETHEUS_MULTIPROC_DIR`), so a
 scrape of any web process adds up every process that shares the folder
-(`config.metrics_process`).
+(`core.metrics_process`).
 """
 
 from __future__ import annotations

@@ -17,12 +17,8 @@ from typing import Any
 
 import prometheus_client
 from django.conf import settings
-from django.db import DatabaseError
-from django.db.models import Count, Min
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.utils import timezone
 from prometheus_client import multiprocess
-from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from .http import client_ip
@@ -63,29 +59,13 @@ def _denied(detail: str, code: str, status: int) -> JsonResponse:
     return response
 
 
-class OutboxCollector(Collector):
-    """The outbox backlog and the age of its oldest pending event, read when scraped."""
+#: Collectors the apps register (notifications: the outbox gauges), read at each scrape.
+SCRAPED: list[Collector] = []
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        from notifications.models import OutboxEvent
 
-        try:
-            row = OutboxEvent.objects.filter(published_at__isnull=True).aggregate(
-                pending=Count("id"), oldest=Min("created_at")
-            )
-        except DatabaseError as exc:  # the rest of the page is still worth serving
-            logger.warning("metrics: outbox gauges not read: %s", exc)
-            return
-        oldest = row["oldest"]
-        age = max(0.0, (timezone.now() - oldest).total_seconds()) if oldest else 0.0
-        yield GaugeMetricFamily(
-            "user_service_outbox_backlog", "Events stored and not yet published.", value=row["pending"]
-        )
-        yield GaugeMetricFamily(
-            "user_service_outbox_oldest_pending_age_seconds",
-            "Age of the oldest unpublished event (0 when none is pending).",
-            value=age,
-        )
+def metrics_collector_register(collector: Collector) -> None:
+    """An app's gauges read when `/metrics` is scraped, registered once from its `AppConfig.ready()`."""
+    SCRAPED.append(collector)
 
 
 class _Scrape(Collector):
@@ -111,5 +91,5 @@ def metrics(request: HttpRequest) -> HttpResponse:
         multiprocess.MultiProcessCollector(base)
     else:
         base = prometheus_client.REGISTRY
-    page = prometheus_client.generate_latest(_Scrape(base, OutboxCollector()))  # type: ignore[arg-type]
+    page = prometheus_client.generate_latest(_Scrape(base, *SCRAPED))  # type: ignore[arg-type]
     return HttpResponse(page, content_type=prometheus_client.CONTENT_TYPE_PLAIN_0_0_4)

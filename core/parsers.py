@@ -14,7 +14,7 @@ DRF's own parsers are kept (subclassed, not rewritten); what they let through:
   `application/x-www-form-urlencoded`) would be read as one field named after
   the whole text: a 400 saying the body is JSON and how to send it.
 Bodies over `DATA_UPLOAD_MAX_MEMORY_SIZE` never reach a parser: Django raises
-`RequestDataTooBig`, which `config.exceptions` answers with a 413.
+`RequestDataTooBig`, which `core.exceptions` answers with a 413.
 """
 
 from __future__ import annotations

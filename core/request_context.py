@@ -1,7 +1,7 @@
 """Who is asking, from where, under which request id: set once per request.
 
 The audit log reads who and where; every log line reads the request id
-(`config.logging_context`), which is also echoed in `X-Request-ID` and carried
+(`core.logging_context`), which is also echoed in `X-Request-ID` and carried
 into the Celery tasks the request queues. Context variables rather than
 arguments threaded through every service: audit rows and log lines are side
 records, and services called from commands and tasks simply have no request.

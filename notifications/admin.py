@@ -18,8 +18,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from config.admin_site import ServiceModelAdmin
-from config.errors import ServiceError
+from core.admin import ServiceModelAdmin
+from core.errors import ServiceError
 
 from . import services
 from .models import Broadcast, Notification, OutboxEvent

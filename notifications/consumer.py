@@ -35,7 +35,7 @@ from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, connections, transaction
 from django.utils.module_loading import autodiscover_modules
 
-from config.metrics import DEAD_LETTER_REASONS, consumer_dead_lettered, consumer_message_counted
+from core.metrics import DEAD_LETTER_REASONS, consumer_dead_lettered, consumer_message_counted
 
 from .models import ProcessedEvent
 
@@ -70,7 +70,7 @@ DEAD_LETTER_MAX_HEADER_BYTES = 64 * 1024
 DETAIL_CHARS = 300
 
 #: What a message that is handled, or dropped as already handled, counts as; every other outcome
-#: is one of `DEAD_LETTER_REASONS` (named in `config.metrics`, whose labels they are).
+#: is one of `DEAD_LETTER_REASONS` (named in `core.metrics`, whose labels they are).
 HANDLED, DUPLICATE = "handled", "duplicate"
 MALFORMED = "malformed"  # not UTF-8, not JSON, or not an object
 TOO_LARGE = "too_large"  # over PROCESSING_RESULT_MAX_BYTES + ENVELOPE_BYTES: refused unread

@@ -19,7 +19,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from config import metrics
+from core import metrics
 
 from .models import OutboxEvent, ProcessedEvent
 

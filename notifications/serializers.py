@@ -4,7 +4,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from config.serializers import ModelSerializer, Serializer
+from core.serializers import ModelSerializer, Serializer
 
 from .models import Kind, Notification
 

@@ -26,10 +26,10 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from config.after_commit import enqueue_after_commit
-from config.caching import FAILED, safe_call
-from config.errors import NotFound, ServiceError
-from config.ids import Id
+from core.after_commit import enqueue_after_commit
+from core.caching import FAILED, safe_call
+from core.errors import NotFound, ServiceError
+from core.ids import Id
 
 from .models import EMAIL_BY_DEFAULT, Broadcast, Kind, Notification, NotificationPreference, OutboxEvent
 

@@ -11,8 +11,8 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.http import UUID_PATTERN
-from config.permissions import IsAdmin
+from core.http import UUID_PATTERN
+from core.permissions import IsAdmin
 
 from . import services
 from .models import Notification

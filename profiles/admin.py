@@ -16,7 +16,8 @@ from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 
-from config.admin_site import ServiceModelAdmin
+from accounts.admin import user_inlines_add
+from core.admin import ServiceModelAdmin
 
 from .models import ChatSession, LLMSetting, Processing, QuizResult, Requirements, Resume
 from .services.chat_sessions import chat_session_delete
@@ -139,6 +140,7 @@ class QuizResultInline(ProfileInline):
 
 #: Shown on the user's page in the accounts admin.
 USER_INLINES = [LLMSettingInline, ChatSessionInline, QuizResultInline]
+user_inlines_add(*USER_INLINES)  # on the user's page, after its sessions and identities
 
 # --- Documents and processings ------------------------------------------------------------------
 

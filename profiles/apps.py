@@ -25,5 +25,14 @@ class ProfilesConfig(AppConfig):
             post_delete.connect(
                 document_file_delete, sender=model, dispatch_uid=f"document_file_{model.kind}"
             )
+        # The user's data export: this app's sections, registered with accounts (which never imports it).
+        from accounts.exports import export_sections_register
+
+        from .selectors.documents_export import documents_export
+        from .selectors.export import profile_data_export
+
+        export_sections_register("profiles.documents", documents_export)
+        export_sections_register("profiles.data", profile_data_export)
+
         # An account that goes for good takes its documents through their service (events, cache).
         pre_delete.connect(user_documents_delete, sender=get_user_model(), dispatch_uid="user_documents")

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.core.cache import cache, caches
 from rest_framework import status
 
-from config.errors import ServiceError
+from core.errors import ServiceError
 
 logger = logging.getLogger(__name__)
 

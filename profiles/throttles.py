@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 
 from accounts.authentication import principal
-from config.errors import ServiceError
+from core.errors import ServiceError
 
 logger = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler
 from rest_framework import status
 
-from config.errors import ServiceError
+from core.errors import ServiceError
 
 from .extraction import sandbox
 from .extraction.parsers import Refusal, storable

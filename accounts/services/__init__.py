@@ -3,7 +3,7 @@
 Views, admin actions, management commands and tasks all call these
 functions, so every path has the same effects (cache, sessions, events,
 audit). Field problems are raised as Django `ValidationError`s with a
-message dict; everything else as `config.errors.ServiceError`.
+message dict; everything else as `core.errors.ServiceError`.
 """
 
 from .admins import LastAdmin, admins_active, admins_kept

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from django.db import connection, transaction
 from django.db.models import Q
 
-from config.errors import ServiceError
+from core.errors import ServiceError
 
 from ..models import ROLE_ADMIN, User, UserQuerySet
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from config.request_context import current_request_meta
+from core.request_context import current_request_meta
 
 from ..ids import Id
 from ..models import AuditEvent

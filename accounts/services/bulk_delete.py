@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.db.models.functions import Lower
 
-from config.errors import NotFound, ServiceError
+from core.errors import NotFound, ServiceError
 
 from ..ids import Id
 from ..models import User, normalize_email

@@ -24,8 +24,8 @@ from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from django.utils import timezone
 
-from config import metrics
-from config.errors import AuthenticationFailed, ServiceError
+from core import metrics
+from core.errors import AuthenticationFailed, ServiceError
 from notifications.models import Kind as NotificationKind
 from notifications.services import notify
 

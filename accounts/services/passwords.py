@@ -12,9 +12,9 @@ from django.template.loader import render_to_string
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 
-from config.after_commit import enqueue_after_commit
-from config.errors import ServiceError
-from config.request_context import RequestMeta, current_request_meta, request_meta_of
+from core.after_commit import enqueue_after_commit
+from core.errors import ServiceError
+from core.request_context import RequestMeta, current_request_meta, request_meta_of
 from notifications.models import Kind as NotificationKind
 from notifications.services import notify
 

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework import status
 
-from config.errors import ServiceError
+from core.errors import ServiceError
 
 from ..models import AuthSession, User
 from .sessions import password_confirm

@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from config.errors import NotFound, ServiceError
+from core.errors import NotFound, ServiceError
 from notifications.models import Kind as NotificationKind
 from notifications.services import notify
 

@@ -16,7 +16,7 @@ from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from config.errors import NotFound, ServiceError
+from core.errors import NotFound, ServiceError
 from notifications.services import event_emit
 
 from .. import cache as auth_cache

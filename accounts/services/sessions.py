@@ -14,8 +14,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
 
-from config import metrics
-from config.errors import AuthenticationFailed, NotFound
+from core import metrics
+from core.errors import AuthenticationFailed, NotFound
 from notifications.models import Kind as NotificationKind
 from notifications.services import notify
 

@@ -26,8 +26,8 @@ from django.db.models.functions import Lower
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from config.after_commit import enqueue_after_commit
-from config.errors import AuthenticationFailed, NotFound, ServiceError
+from core.after_commit import enqueue_after_commit
+from core.errors import AuthenticationFailed, NotFound, ServiceError
 from notifications.models import Kind as NotificationKind
 from notifications.models import Notification
 from notifications.services import event_emit, notify

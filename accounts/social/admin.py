@@ -17,7 +17,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from social_django.models import Association, Nonce, UserSocialAuth
 
-from config.errors import ServiceError
+from core.errors import ServiceError
 
 from . import services
 from .backends import PROVIDER_OF_BACKEND

@@ -15,7 +15,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db.models.functions import Lower
 
-from config.errors import ServiceError
+from core.errors import ServiceError
 
 from ..models import User, normalize_email
 from ..services import user_create

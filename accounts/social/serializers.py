@@ -8,7 +8,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from config.serializers import Serializer
+from core.serializers import Serializer
 
 from ..serializers import password_field
 from .backends import PROVIDER_OF_BACKEND

@@ -28,7 +28,7 @@ from social_core.exceptions import (
 from social_django.models import UserSocialAuth
 from social_django.utils import load_strategy
 
-from config.errors import AuthenticationFailed, NotFound, ServiceError
+from core.errors import AuthenticationFailed, NotFound, ServiceError
 from notifications.models import Kind as NotificationKind
 from notifications.services import notify
 

@@ -19,8 +19,8 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 
-from config.caching import FAILED, safe_call
-from config.errors import AuthenticationFailed, ServiceError
+from core.caching import FAILED, safe_call
+from core.errors import AuthenticationFailed, ServiceError
 
 #: The fields the widget signs; anything else is ignored, and not signed into the check.
 WIDGET_FIELDS = ("id", "first_name", "last_name", "username", "photo_url", "auth_date")

@@ -29,9 +29,9 @@ from social_core.exceptions import SocialAuthBaseException
 from social_django.models import UserSocialAuth
 from social_django.utils import psa
 
-from config.errors import ServiceError
-from config.http import client_ip, user_agent
-from config.pagination import PageSizeCursorPagination
+from core.errors import ServiceError
+from core.http import client_ip, user_agent
+from core.pagination import PageSizeCursorPagination
 
 from ..authentication import principal
 from ..serializers import TokenPairSerializer

@@ -33,7 +33,8 @@ from django.contrib.auth.models import Group
 from django.test import RequestFactory
 
 from accounts.models import User
-from config.admin_site import ServiceAdminSite, ServiceModelAdmin, delete_selected_at_once
+from config.admin_site import ServiceAdminSite
+from core.admin import ServiceModelAdmin, delete_selected_at_once
 from profiles.models import Resume
 
 #: The project's own packages: a door defined anywhere else is Django's or a library's.

@@ -34,7 +34,7 @@ COLD_ME_QUERIES = 4
 #: A cold POST /auth/verify: the session, the user, its groups (verify does not touch).
 COLD_VERIFY_QUERIES = 3
 
-ON_REDIS = bool(settings.REDIS_URL)  # the backend is a subclass that times calls (config/metrics_cache.py)
+ON_REDIS = bool(settings.REDIS_URL)  # the backend is a subclass that times calls (core/metrics_cache.py)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("commit_per_request")]
 

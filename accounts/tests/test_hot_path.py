@@ -24,7 +24,7 @@ from accounts.tests.support import CACHE_DOWN, bearer
 ME = "/api/v1/users/me"
 VERIFY = "/api/v1/auth/verify"
 LOGOUT = "/api/v1/auth/logout"
-ON_REDIS = bool(settings.REDIS_URL)  # the backend is a subclass that times calls (config/metrics_cache.py)
+ON_REDIS = bool(settings.REDIS_URL)  # the backend is a subclass that times calls (core/metrics_cache.py)
 redis_only = pytest.mark.skipif(
     not ON_REDIS, reason="the raw MGET and key lifetimes are Redis' (set REDIS_URL)"
 )

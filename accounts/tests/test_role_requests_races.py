@@ -13,7 +13,7 @@ from accounts import services
 from accounts.models import AuditEvent, RoleRequest
 from accounts.tests.factories import UserFactory
 from accounts.tests.support import PASSWORD, bearer, run_at_once
-from config.errors import ServiceError
+from core.errors import ServiceError
 from notifications.models import Notification, OutboxEvent
 
 pytestmark = pytest.mark.usefixtures("commit_per_request")

@@ -29,7 +29,7 @@ from accounts.serializers import (
 from accounts.shapes import ADMIN_USER_FIELDS, USER_FIELDS, user_admin_api_shape, user_api_shape
 from accounts.tests.factories import UserFactory
 from accounts.tests.support import PASSWORD, bearer, login_tokens
-from config.errors import NotFound
+from core.errors import NotFound
 
 API = "/api/v1"
 

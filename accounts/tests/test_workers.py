@@ -38,7 +38,7 @@ from testing.stack import free_port
 ROOT = Path(__file__).resolve().parents[2]
 ME = "/api/v1/users/me"
 LOGOUT = "/api/v1/auth/logout"
-ON_REDIS = bool(settings.REDIS_URL)  # the backend is a subclass that times calls (config/metrics_cache.py)
+ON_REDIS = bool(settings.REDIS_URL)  # the backend is a subclass that times calls (core/metrics_cache.py)
 
 pytestmark = [
     pytest.mark.slow,

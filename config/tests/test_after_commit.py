@@ -1,4 +1,4 @@
-"""Work queued after commit (`config.after_commit`): once per transaction, by task name, not in a rollback."""
+"""Work queued after commit (`core.after_commit`): once per transaction, by task name, not in a rollback."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from celery.exceptions import NotRegistered
 from django.db import transaction
 
-from config.after_commit import enqueue_after_commit, on_commit_once, registered_task
 from config.tests.servers import fresh_python
+from core.after_commit import enqueue_after_commit, on_commit_once, registered_task
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -101,7 +101,7 @@ def test_a_fresh_process_finds_every_task_without_importing_the_tasks_modules(tm
     """Celery imports `tasks` modules only in a worker; web processes and commands look them up by name."""
     code = (
         "import sys, django; django.setup()\n"
-        "from config.after_commit import registered_task\n"
+        "from core.after_commit import registered_task\n"
         "assert 'accounts.tasks' not in sys.modules\n"
         "for name in ('accounts.tasks.send_password_reset_email', 'notifications.tasks.publish_outbox'):\n"
         "    assert registered_task(name).name == name\n"
@@ -127,7 +127,7 @@ def test_threads_of_a_fresh_process_that_look_up_tasks_at_once_all_find_them(tmp
         "    time.sleep(0.05)\n"
         "    return real(package, related_name)\n"
         "base.find_related_module = slow\n"
-        "from config.after_commit import registered_task\n"
+        "from core.after_commit import registered_task\n"
         "barrier, found, failed = threading.Barrier(4), [], []\n"
         "def look_up():\n"
         "    barrier.wait()\n"

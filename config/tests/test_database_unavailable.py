@@ -21,7 +21,7 @@ from django.test import Client, RequestFactory
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import UserFactory
-from config.exceptions import server_error
+from core.exceptions import server_error
 
 PASSWORD = "a-long enough pass phrase"
 on_sqlite = connection.vendor == "sqlite"

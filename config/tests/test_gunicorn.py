@@ -289,7 +289,7 @@ def test_gunicorn_conf_reads_the_environment():
     assert settings["graceful_timeout"] == "20"
     assert settings["keepalive"] == "7"
     assert settings["bind"] == "['127.0.0.1:9']"
-    assert settings["logger_class"] == "config.logging_gunicorn.ServiceLogger"
+    assert settings["logger_class"] == "core.logging_gunicorn.ServiceLogger"
     assert "%(q)s" not in settings["access_log_format"]  # no query strings: they may carry codes
     assert "x-request-id" in settings["access_log_format"]
 

@@ -12,7 +12,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from accounts.tests.support import CACHE_DOWN
-from config import health
+from core import health
 from notifications.models import OutboxEvent
 
 READY = "/health/ready"

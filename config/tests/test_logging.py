@@ -20,8 +20,8 @@ import requests
 from django.conf import settings as django_settings
 from django.core import mail
 
-from config.logging_context import redact
-from config.logging_setup import LOG_FILE_NAME, build_logging
+from core.logging_context import redact
+from core.logging_setup import LOG_FILE_NAME, build_logging
 from notifications import outbox
 
 REGISTER = "/api/v1/auth/register"

@@ -25,7 +25,7 @@ from accounts import services as account_services
 from accounts.models import User
 from accounts.tests.factories import UserFactory
 from accounts.tests.support import PASSWORD, bearer_for
-from config.serializers import READ_ONLY_FIELD, UNKNOWN_FIELD, Serializer, StrictMixin
+from core.serializers import READ_ONLY_FIELD, UNKNOWN_FIELD, Serializer, StrictMixin
 from profiles.models import ChatSession
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("commit_per_request")]
@@ -252,7 +252,7 @@ def test_every_serializer_of_the_project_derives_from_the_strict_base():
         ours = cls.__module__.split(".")[0] in {"accounts", "profiles", "notifications", "config"}
         if ours and ".tests" not in cls.__module__ and not issubclass(cls, StrictMixin):
             loose.append(f"{cls.__module__}.{cls.__qualname__}")
-    assert not loose, f"derive these from config.serializers: {loose}"
+    assert not loose, f"derive these from core.serializers: {loose}"
 
 
 # --- the fields of accounts -----------------------------------------------------------------

@@ -18,8 +18,8 @@ from django.core.management import CommandError, call_command
 from django.db import InterfaceError, OperationalError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
-from config import metrics
 from config.tests.metrics_support import scrape
+from core import metrics
 from notifications import consumer
 from notifications.models import ProcessedEvent
 

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.cache import cache
 from django.db.models import QuerySet
 
-from config.caching import FAILED, safe_call
+from core.caching import FAILED, safe_call
 
 from ..models import Processing
 from ..services.documents import (

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
-from config.caching import FAILED, safe_call
+from core.caching import FAILED, safe_call
 
 from ..llm_catalog import PURPOSES, Catalog, catalog
 from ..models import LLMSetting

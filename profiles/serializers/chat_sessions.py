@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from config.serializers import ModelSerializer, Serializer
+from core.serializers import ModelSerializer, Serializer
 
 from ..models import CHAT_METADATA_MAX_BYTES, ChatSession
 from .fields import LimitedJSONField

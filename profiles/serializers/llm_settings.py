@@ -6,7 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from config.serializers import Serializer
+from core.serializers import Serializer
 
 from ..llm_catalog import PURPOSES, TEMPERATURE_MAX
 from .fields import FiniteFloatField

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from config.serializers import ModelSerializer, Serializer
+from core.serializers import ModelSerializer, Serializer
 
 from ..models import QUIZ_ANSWERS_MAX_BYTES, QuizResult
 from .fields import FiniteFloatField, LimitedJSONField

@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, Value, When
 from django.utils import timezone
 
-from config.errors import NotFound
+from core.errors import NotFound
 
 from ..models import ChatSession
 from .owner_lock import owner_lock

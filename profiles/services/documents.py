@@ -18,8 +18,8 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
 from accounts.shapes import api_time
-from config.caching import safe_call
-from config.errors import NotFound
+from core.caching import safe_call
+from core.errors import NotFound
 from notifications.services import event_emit
 
 from ..models import Document, Processing, Requirements, Resume, Source

@@ -19,8 +19,8 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
-from config.caching import FAILED, safe_call
-from config.errors import NotFound
+from core.caching import FAILED, safe_call
+from core.errors import NotFound
 from notifications.consumer import InvalidMessage, shown
 from notifications.models import Kind
 from notifications.services import event_emit, notify

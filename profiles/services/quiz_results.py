@@ -8,7 +8,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from config.errors import NotFound
+from core.errors import NotFound
 
 from ..models import QuizResult
 

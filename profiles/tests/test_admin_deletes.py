@@ -150,7 +150,7 @@ def test_chat_sessions_and_quiz_results_are_deleted_through_their_services(
 
 def test_a_bulk_delete_refused_part_way_deletes_nothing(auth_client, user, superuser_client, monkeypatch):
     """All or nothing: the bulk action runs in one transaction, and a refusal is the page's message."""
-    from config.errors import ServiceError
+    from core.errors import ServiceError
     from profiles.services import documents
 
     first, second = create(auth_client, "resumes"), create(auth_client, "resumes")

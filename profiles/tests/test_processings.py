@@ -17,7 +17,7 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
 from accounts.tests.support import CACHE_DOWN
-from config.errors import ServiceError
+from core.errors import ServiceError
 from notifications import consumer, outbox
 from notifications.models import Kind, Notification, OutboxEvent
 from profiles.models import Processing

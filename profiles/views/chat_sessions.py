@@ -10,8 +10,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.authentication import principal
-from config.http import UUID_PATTERN
-from config.pagination import PageSizeCursorPagination
+from core.http import UUID_PATTERN
+from core.pagination import PageSizeCursorPagination
 
 from ..models import ChatSession
 from ..serializers.chat_sessions import (

@@ -18,8 +18,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.authentication import principal
-from config.errors import NotFound
-from config.http import UUID_PATTERN
+from core.errors import NotFound
+from core.http import UUID_PATTERN
 
 from ..models import Processing, Requirements, Resume
 from ..selectors.documents import document_get, documents_of, processings_of

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts import services
 from accounts.selectors import user_find
-from config.errors import ServiceError
+from core.errors import ServiceError
 
 
 class Command(BaseCommand):
