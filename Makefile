@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
-APPS := accounts config notifications profiles
+APPS := accounts config core notifications profiles
 
 # The suite on every core, at most 8 (conftest.py gives each worker its own Redis database); tests that
 # share an expensive module fixture stay on one worker (`xdist_group` marks, --dist loadgroup).

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""Fail on an import cycle between the project's modules, and on `notifications` importing an app.
+"""Fail on an import cycle between the project's modules, and on an import across a layer's contract.
 
     python scripts/import_graph.py        (part of `make lint`)
 
 The arrows must run one way (DESIGN.md): views, admin, commands and tasks
 call services; services call models and the services of the apps below them;
 `notifications` is the lowest app and imports neither `accounts` nor
-`profiles`. An app's `tasks.py` counts as part of its services. Every import
+`profiles`; `accounts` does not import `profiles` (profiles registers what
+it adds: its export sections, its admin inlines); `core`, the plumbing no
+app owns, imports no app and not `config`, the composition root. An app's `tasks.py` counts as part of its services. Every import
 counts, those inside functions too; tests and migrations do not, nor imports
 only for type checking.
 
@@ -26,9 +28,14 @@ from pathlib import Path
 import grimp
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("accounts", "config", "notifications", "profiles")
+PACKAGES = ("accounts", "config", "core", "notifications", "profiles")
 LOWEST = "notifications"
 ABOVE_LOWEST = ("accounts", "profiles")
+#: The layer contracts: a package never imports the ones listed for it.
+FORBIDDEN: dict[str, tuple[str, ...]] = {
+    "core": ("accounts", "config", "notifications", "profiles"),
+    "accounts": ("profiles",),
+}
 
 
 def node(module: str) -> str:
@@ -103,7 +110,10 @@ def shortest_loop(start: str, edges: dict[str, set[str]], members: set[str]) -> 
 
 
 def problems(
-    packages: tuple[str, ...] = PACKAGES, lowest: str = LOWEST, above_lowest: tuple[str, ...] = ABOVE_LOWEST
+    packages: tuple[str, ...] = PACKAGES,
+    lowest: str = LOWEST,
+    above_lowest: tuple[str, ...] = ABOVE_LOWEST,
+    forbidden: dict[str, tuple[str, ...]] | None = None,
 ) -> list[str]:
     """What is wrong with the import graph of `packages`, one message per problem; [] when nothing is."""
     graph = grimp.build_graph(*packages, exclude_type_checking_imports=True, cache_dir=None)
@@ -131,9 +141,13 @@ def problems(
         found.append(
             f"Import cycle between {len(component)} modules: {', '.join(component)}. One of its loops:{steps}"
         )
+    contracts = FORBIDDEN if forbidden is None else forbidden
     for (importer, imported), where in sorted(lines.items()):
-        if importer.split(".")[0] == lowest and imported.split(".")[0] in above_lowest:
+        low, high = importer.split(".")[0], imported.split(".")[0]
+        if low == lowest and high in above_lowest:
             found.append(f"{lowest} imports an app above it: {importer} -> {imported}  ({', '.join(where)})")
+        elif high in contracts.get(low, ()):
+            found.append(f"{low} must not import {high}: {importer} -> {imported}  ({', '.join(where)})")
     return found
 
 
@@ -145,7 +159,8 @@ def main() -> int:
     if found:
         print(f"{len(found)} import problem(s); see DESIGN.md (the arrows run one way).")
         return 1
-    print(f"Import graph of {', '.join(PACKAGES)}: no cycle; {LOWEST} imports no app above it.")
+    contracts = "; ".join(f"{low} imports none of {', '.join(high)}" for low, high in FORBIDDEN.items())
+    print(f"Import graph of {', '.join(PACKAGES)}: no cycle; {LOWEST} imports no app above it; {contracts}.")
     return 0
 
 

@@ -90,3 +90,16 @@ def test_the_lowest_app_importing_an_app_above_it_is_refused(packages):
     assert checker.problems(("base", "top"), lowest="base", above_lowest=("top",)) == [
         "base imports an app above it: base.services -> top.models  (base.services:2)"
     ]
+
+
+def test_a_package_importing_across_its_layer_contract_is_refused(packages):
+    packages(
+        {
+            "plumbing/cache.py": "def get():\n    from shop.models import Item\n",
+            "shop/models.py": "Item = object\n",
+        }
+    )
+    found = checker.problems(
+        ("plumbing", "shop"), lowest="nobody", above_lowest=(), forbidden={"plumbing": ("shop",)}
+    )
+    assert found == ["plumbing must not import shop: plumbing.cache -> shop.models  (plumbing.cache:2)"]
