@@ -21,7 +21,7 @@ from typing import Any
 from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import PermissionDenied
 
-from core.errors import ServiceError
+from core.errors import RateLimited, ServiceError
 
 from .models import User, user_is_admin
 from .services.lockout import credentials_check
@@ -44,7 +44,7 @@ class LockoutModelBackend(ModelBackend):
         try:
             user = credentials_check(identifier=username, password=password)
         except ServiceError as exc:
-            if exc.status_code == 429:  # locked: stop here, whatever other backends would say
+            if isinstance(exc, RateLimited):  # locked: stop here, whatever other backends would say
                 raise PermissionDenied(exc.detail) from None
             return None  # wrong credentials: counted already
         return user if self.user_can_authenticate(user) else None

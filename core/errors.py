@@ -1,41 +1,72 @@
-"""The one domain error type. Services raise it; `core.exceptions` shapes it as JSON.
+"""Domain errors: what kind of "no" a service says, without a word of HTTP.
 
-Kept apart from the DRF exception handler so that services import nothing of DRF's views.
+Services raise these; the API layer (`core.exceptions.STATUS`) is the one place that maps each
+kind to a status code and its headers. A service never picks a status code: the same refusal
+reaches the admin (as a message), a command (as its error) and the API (as JSON) alike.
+
+- `ServiceError`: the input breaks a rule (the API's 400);
+- `NotFound`, `Forbidden`, `AuthenticationFailed`: no such object for this caller, not allowed,
+  not authenticated;
+- `RateLimited(retry_after)`, `Unavailable(retry_after)`: not now, try again in so many seconds
+  (too many attempts; a dependency away);
+- `UpstreamFailed`: a provider we called answered garbage or nothing;
+- `TooLarge`, `Unsupported`: an upload or body past a size, or of a kind we do not read.
 """
 
 from __future__ import annotations
 
-from rest_framework import status
-
 
 class ServiceError(Exception):
-    """A business rule said no. Services raise it; the handler below shapes it."""
+    """A business rule said no: `detail` for people, `code` (a stable word) for programs."""
 
-    status_code: int = status.HTTP_400_BAD_REQUEST
     code: str = "invalid"
 
-    def __init__(
-        self,
-        detail: str,
-        *,
-        code: str | None = None,
-        status_code: int | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
+    def __init__(self, detail: str, *, code: str | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
         if code is not None:
             self.code = code
-        if status_code is not None:
-            self.status_code = status_code
-        self.headers = headers or {}
 
 
 class NotFound(ServiceError):
-    status_code = status.HTTP_404_NOT_FOUND
     code = "not_found"
 
 
+class Forbidden(ServiceError):
+    code = "permission_denied"
+
+
 class AuthenticationFailed(ServiceError):
-    status_code = status.HTTP_401_UNAUTHORIZED
     code = "authentication_failed"
+
+
+class _TryLater(ServiceError):
+    def __init__(self, detail: str, *, retry_after: int, code: str | None = None) -> None:
+        super().__init__(detail, code=code)
+        self.retry_after = max(1, int(retry_after))
+
+
+class RateLimited(_TryLater):
+    """Too many attempts: refused for `retry_after` seconds."""
+
+    code = "throttled"
+
+
+class Unavailable(_TryLater):
+    """A dependency (the cache, a provider, the parsers) cannot serve now: retry in `retry_after`."""
+
+    code = "unavailable"
+
+
+class UpstreamFailed(ServiceError):
+    """A provider we called failed (no answer, or garbage)."""
+
+    code = "provider_unavailable"
+
+
+class TooLarge(ServiceError):
+    code = "too_large"
+
+
+class Unsupported(ServiceError):
+    code = "unsupported"

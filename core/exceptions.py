@@ -32,7 +32,17 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from .errors import ServiceError
+from .errors import (
+    AuthenticationFailed,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    ServiceError,
+    TooLarge,
+    Unavailable,
+    Unsupported,
+    UpstreamFailed,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +69,35 @@ def _mark_logged(response: HttpResponse) -> HttpResponse:
     return response
 
 
+#: The one table from a domain error's kind to its HTTP status (the first match wins: subclasses
+#: before `ServiceError`, the API's 400).
+STATUS: tuple[tuple[type[ServiceError], int], ...] = (
+    (NotFound, status.HTTP_404_NOT_FOUND),
+    (Forbidden, status.HTTP_403_FORBIDDEN),
+    (AuthenticationFailed, status.HTTP_401_UNAUTHORIZED),
+    (RateLimited, status.HTTP_429_TOO_MANY_REQUESTS),
+    (Unavailable, status.HTTP_503_SERVICE_UNAVAILABLE),
+    (UpstreamFailed, status.HTTP_502_BAD_GATEWAY),
+    (TooLarge, status.HTTP_413_REQUEST_ENTITY_TOO_LARGE),
+    (Unsupported, status.HTTP_415_UNSUPPORTED_MEDIA_TYPE),
+    (ServiceError, status.HTTP_400_BAD_REQUEST),
+)
+
+
+def service_error_status(exc: ServiceError) -> int:
+    return next(code for kind, code in STATUS if isinstance(exc, kind))
+
+
+def service_error_response(exc: ServiceError) -> Response:
+    """`{detail, code}` with the kind's status; a "try later" says when (`Retry-After`), and a 401
+    carries its challenge (`core.middleware` adds `WWW-Authenticate` to every 401)."""
+    response = Response({"detail": exc.detail, "code": exc.code}, status=service_error_status(exc))
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        response["Retry-After"] = str(retry_after)
+    return response
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     request = context.get("request")
     if isinstance(exc, DATABASE_UNAVAILABLE):
@@ -77,10 +116,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         logger.warning("Input refused by the database: %s", exc)
         return Response({"detail": "Invalid input.", "code": "invalid"}, status=400)
     if isinstance(exc, ServiceError):
-        response = Response({"detail": exc.detail, "code": exc.code}, status=exc.status_code)
-        for name, value in exc.headers.items():
-            response[name] = value
-        return response
+        return service_error_response(exc)
     if isinstance(exc, DjangoValidationError):
         # Services raise Django's ValidationError for field problems.
         fields = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}

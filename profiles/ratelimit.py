@@ -21,9 +21,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache, caches
-from rest_framework import status
 
-from core.errors import ServiceError
+from core.errors import RateLimited, Unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -115,17 +114,15 @@ def processing_start_hit(*, user_id: Any) -> None:
         verdict = _redis_hit(user_id) if _is_redis() else _local_hit(user_id)
     except Exception:
         logger.warning("processing rate limit: the cache failed; refusing the start", exc_info=True)
-        raise ServiceError(
+        raise Unavailable(
             "Processing cannot be started right now; try again shortly.",
             code="rate_limit_unavailable",
-            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-            headers={"Retry-After": "5"},
+            retry_after=5,
         ) from None
     if not verdict.allowed:
-        raise ServiceError(
+        raise RateLimited(
             f"Too many processing starts: at most {settings.PROCESSING_RATE_LIMIT} a minute. "
             f"Try again in {verdict.retry_after} s.",
             code="processing_rate_limited",
-            status_code=status.HTTP_429_TOO_MANY_REQUESTS,
-            headers={"Retry-After": str(verdict.retry_after)},
+            retry_after=verdict.retry_after,
         )

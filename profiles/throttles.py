@@ -10,12 +10,11 @@ import logging
 from typing import Any
 
 from django.conf import settings
-from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 
 from accounts.authentication import principal
-from core.errors import ServiceError
+from core.errors import Unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -45,9 +44,8 @@ class UploadUserThrottle(SimpleRateThrottle):
             return bool(super().allow_request(request, view))
         except Exception:
             logger.warning("upload throttle: the cache failed; refusing the upload", exc_info=True)
-            raise ServiceError(
+            raise Unavailable(
                 "Uploads cannot be accepted right now; try again shortly.",
                 code="throttle_unavailable",
-                status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-                headers={"Retry-After": "5"},
+                retry_after=5,
             ) from None

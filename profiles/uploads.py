@@ -15,7 +15,7 @@ past any of them the upload is a 415 `parse_limit`, and the web process has spen
 wait. The text: at most `DOCUMENT_MAX_TEXT_CHARS` characters (413 beyond), so that every event
 carrying it fits a Kafka message.
 
-Every refusal is a `ServiceError` with a status (413, 415, 503) and a `code` saying which rule.
+Every refusal is a domain error (`TooLarge`, `Unsupported`, `Unavailable`) with a `code` saying which rule.
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler
-from rest_framework import status
 
-from core.errors import ServiceError
+from core.errors import TooLarge as DomainTooLarge
+from core.errors import Unavailable, Unsupported
 
 from .extraction import sandbox
 from .extraction.parsers import Refusal, storable
@@ -55,25 +55,20 @@ PDF_MAGIC = b"%PDF-"
 ZIP_MAGIC = b"PK\x03\x04"
 
 
-class UploadRefused(ServiceError):
-    """415: the upload is not what its extension says, or cannot be read as text."""
+class UploadRefused(Unsupported):
+    """The upload is not what its extension says, or cannot be read as text (the API's 415)."""
 
-    status_code = status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
     code = "unsupported_upload"
 
 
-class ParseBusy(ServiceError):
-    """503: every extraction slot of this process is taken; the client is told when to retry."""
+class ParseBusy(Unavailable):
+    """Every extraction slot of this process is taken; the client is told when to retry (503)."""
 
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     code = "parse_busy"
 
 
-class TooLarge(ServiceError):
-    """413: the upload, what it expands to, or its text is over a limit."""
-
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    code = "too_large"
+class TooLarge(DomainTooLarge):
+    """The upload, what it expands to, or its text is over a limit (the API's 413)."""
 
 
 def upload_too_large() -> TooLarge:
@@ -220,8 +215,7 @@ def _sandboxed_text(kind: str, file: IO[bytes]) -> str:
     except sandbox.Busy:
         logger.warning("%s upload refused: every extraction slot is busy", kind)
         raise ParseBusy(
-            "The service is busy reading other files: try again shortly.",
-            headers={"Retry-After": str(cpu_seconds)},
+            "The service is busy reading other files: try again shortly.", retry_after=cpu_seconds
         ) from None
     except sandbox.ParseLimit as over:
         logger.warning("%s upload refused: its parsing passed the %s limit", kind, over.reason)
@@ -231,7 +225,7 @@ def _sandboxed_text(kind: str, file: IO[bytes]) -> str:
             code="parse_limit",
         ) from None
     except Refusal as refusal:
-        error = TooLarge if refusal.status == status.HTTP_413_REQUEST_ENTITY_TOO_LARGE else UploadRefused
+        error = TooLarge if refusal.status == 413 else UploadRefused
         raise error(refusal.detail, code=refusal.code) from None
     return _check_length(storable(extraction.text))
 

@@ -25,7 +25,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core import metrics
-from core.errors import AuthenticationFailed, ServiceError
+from core.errors import AuthenticationFailed, RateLimited
 from notifications.models import Kind as NotificationKind
 from notifications.services import notify
 
@@ -54,12 +54,7 @@ def lockout_check(*, key: str) -> None:
     """Raise 429 with `Retry-After` while `key` is locked."""
     seconds = lockout_seconds_left(key=key)
     if seconds:
-        raise ServiceError(
-            "Too many failed logins. Try again later.",
-            code="locked_out",
-            status_code=429,
-            headers={"Retry-After": str(seconds)},
-        )
+        raise RateLimited("Too many failed logins. Try again later.", code="locked_out", retry_after=seconds)
 
 
 @transaction.atomic

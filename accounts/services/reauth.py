@@ -17,16 +17,14 @@ from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
-from rest_framework import status
 
-from core.errors import ServiceError
+from core.errors import Forbidden
 
 from ..models import AuthSession, User
 from .sessions import password_confirm
 
 
-class ReauthRequired(ServiceError):
-    status_code = status.HTTP_403_FORBIDDEN
+class ReauthRequired(Forbidden):
     code = "reauth_required"
 
 

@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from core.errors import NotFound, ServiceError
+from core.errors import Forbidden, NotFound, ServiceError
 from notifications.models import Kind as NotificationKind
 from notifications.services import notify
 
@@ -61,7 +61,7 @@ def role_request_cancel(*, request_id: Id, user_id: Id) -> RoleRequest:
 def _decide(*, request_id: Id, admin_id: Id, approve: bool, comment: str) -> RoleRequest:
     request = _role_request(request_id)
     if str(request.user_id) == str(admin_id):
-        raise ServiceError("You cannot decide your own request.", code="own_request", status_code=403)
+        raise Forbidden("You cannot decide your own request.", code="own_request")
     # The conditional update decides: of two admins at once, exactly one changes the row.
     won = RoleRequest.objects.filter(id=request_id, status=Status.PENDING).update(
         status=Status.APPROVED if approve else Status.REJECTED,

@@ -15,7 +15,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db.models.functions import Lower
 
-from core.errors import ServiceError
+from core.errors import ServiceError, Unavailable
 
 from ..models import User, normalize_email
 from ..services import user_create
@@ -92,9 +92,7 @@ def create_user(
             else:
                 return {"is_new": True, "user": created}
         username = f"{base}-{secrets.token_hex(3)}"
-    raise ServiceError(
-        "Could not choose a username; try again.", code="username_unavailable", status_code=503
-    )
+    raise Unavailable("Could not choose a username; try again.", code="username_unavailable", retry_after=1)
 
 
 class ProviderAlreadyLinked(ServiceError):

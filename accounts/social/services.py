@@ -28,7 +28,7 @@ from social_core.exceptions import (
 from social_django.models import UserSocialAuth
 from social_django.utils import load_strategy
 
-from core.errors import AuthenticationFailed, NotFound, ServiceError
+from core.errors import AuthenticationFailed, NotFound, ServiceError, Unavailable, UpstreamFailed
 from notifications.models import Kind as NotificationKind
 from notifications.services import notify
 
@@ -36,7 +36,6 @@ from ..models import User
 from ..services import AuditKind, TokenPair, audit_record, session_open
 from ..services.reauth import reauth_confirm
 from .backends import PROVIDER_OF_BACKEND, PROVIDERS, TITLES, TelegramBackend, YandexBackend
-from .telegram import CHALLENGE
 
 logger = logging.getLogger(__name__)
 
@@ -45,17 +44,15 @@ SOCIAL_LOGIN_FAILED = "The provider did not confirm who you are."
 
 def _refused(**detail: Any) -> AuthenticationFailed:
     """401 with one message; `detail` (user_id, reason) goes to the audit row only."""
-    exc = AuthenticationFailed(SOCIAL_LOGIN_FAILED, code="provider_auth_failed", headers=dict(CHALLENGE))
+    exc = AuthenticationFailed(SOCIAL_LOGIN_FAILED, code="provider_auth_failed")
     for name, value in detail.items():
         setattr(exc, name, value)
     return exc
 
 
-def _unavailable(provider: str) -> ServiceError:
-    return ServiceError(
-        f"{TITLES[provider]} could not be reached or gave an answer we cannot use; try again later.",
-        code="provider_unavailable",
-        status_code=502,
+def _unavailable(provider: str) -> UpstreamFailed:
+    return UpstreamFailed(
+        f"{TITLES[provider]} could not be reached or gave an answer we cannot use; try again later."
     )
 
 
@@ -64,11 +61,10 @@ def backend_for(provider: str, *, request: Any = None, redirect_uri: str | None 
     strategy = load_strategy(request)
     backend = strategy.get_backend(PROVIDERS[provider], redirect_uri=redirect_uri)
     if not backend.configured():
-        raise ServiceError(
+        raise Unavailable(
             f"{TITLES[provider]} login is not configured on this server.",
             code="provider_not_configured",
-            status_code=503,
-            headers={"Retry-After": "3600"},
+            retry_after=3600,
         )
     return backend
 
@@ -184,7 +180,7 @@ def social_login_callback(*, backend: Any, ip: str | None, user_agent: str) -> T
     """The redirect flow's last step (the provider sent the browser back to us)."""
     provider = PROVIDER_OF_BACKEND[backend.name]
     if not backend.configured():
-        raise ServiceError("Not configured.", code="provider_not_configured", status_code=503)
+        raise Unavailable("Not configured.", code="provider_not_configured", retry_after=3600)
     with _audited_failure(provider), provider_errors(provider):
         if isinstance(backend, YandexBackend):
             profile = backend.profile_from_callback()

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from core.caching import FAILED, safe_call
-from core.errors import AuthenticationFailed, ServiceError
+from core.errors import AuthenticationFailed, Unavailable
 
 #: The fields the widget signs; anything else is ignored, and not signed into the check.
 WIDGET_FIELDS = ("id", "first_name", "last_name", "username", "photo_url", "auth_date")
@@ -30,15 +30,13 @@ _HASH = re.compile(r"^[0-9a-f]{64}\Z")
 _DIGITS = re.compile(r"^[0-9]{1,20}\Z")
 
 INVALID = "The Telegram login data could not be verified."
-#: API.md: a 401 carries `WWW-Authenticate: Bearer`.
-CHALLENGE = {"WWW-Authenticate": 'Bearer realm="api"'}
 
 
 class TelegramRefused(AuthenticationFailed):
     """401 with one message whatever the cause; `reason` is for the audit row only."""
 
     def __init__(self, reason: str) -> None:
-        super().__init__(INVALID, code="telegram_auth_invalid", headers=dict(CHALLENGE))
+        super().__init__(INVALID, code="telegram_auth_invalid")
         self.reason = reason
 
 
@@ -100,11 +98,10 @@ def telegram_claim(*, payload_hash: str, auth_date: int, max_age: int, now: floa
     ttl = max(1, int(auth_date + max_age + CLOCK_SKEW_SECONDS - now) + 1)
     added = safe_call("add", cache.add, f"social:tg:used:{payload_hash}", 1, ttl)
     if added is FAILED:
-        raise ServiceError(
+        raise Unavailable(
             "Telegram login is unavailable right now; try again shortly.",
             code="service_unavailable",
-            status_code=503,
-            headers={"Retry-After": "5"},
+            retry_after=5,
         )
     if not added:
         raise _refuse("replay")

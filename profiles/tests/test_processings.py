@@ -18,6 +18,7 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts.tests.support import CACHE_DOWN
 from core.errors import ServiceError
+from core.exceptions import service_error_status
 from notifications import consumer, outbox
 from notifications.models import Kind, Notification, OutboxEvent
 from profiles.models import Processing
@@ -184,7 +185,7 @@ def test_the_count_is_atomic_under_concurrent_starts(user):
             processing_start_hit(user_id=user.id)
             outcomes.append("ok")
         except ServiceError as exc:
-            outcomes.append(str(exc.status_code))
+            outcomes.append(str(service_error_status(exc)))
 
     threads = [threading.Thread(target=hit) for _ in range(20)]
     for thread in threads:
