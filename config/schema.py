@@ -91,6 +91,10 @@ def _throttle_settings(view: Any) -> list[str]:
     ]
 
 
+#: The list parameters that only page: they never make a 400.
+PAGING = frozenset({"cursor", "page_size"})
+
+
 def implied_errors(operation: dict[str, Any], view: Any) -> dict[str, str]:
     """The errors an operation's shape implies, each with what it means here.
 
@@ -104,6 +108,10 @@ def implied_errors(operation: dict[str, Any], view: Any) -> dict[str, str]:
         errors["400"] = ERROR_STATUSES["400"]
         errors["413"] = ERROR_STATUSES["413"]
         errors["415"] = ERROR_STATUSES["415"]
+    elif any(p["in"] == "query" and name not in PAGING for name, p in parameters.items()):
+        # A filter's value that cannot be read (a NUL character, a malformed id) is a 400 too; the
+        # paging parameters never are (a bad cursor is a 404, a bad page size the default).
+        errors["400"] = ERROR_STATUSES["400"]
     if any(requirement for requirement in operation.get("security", ())):
         errors["401"] = ERROR_STATUSES["401"]
     refusals = _refusals(view)
