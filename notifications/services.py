@@ -20,10 +20,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.cache import cache
-from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail import get_connection
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.template.loader import render_to_string
 from django.utils import timezone
 
 from core.after_commit import enqueue_after_commit
@@ -31,6 +30,7 @@ from core.caching import FAILED, safe_call
 from core.errors import NotFound, ServiceError
 from core.ids import Id
 
+from .mail import email_message
 from .models import EMAIL_BY_DEFAULT, Broadcast, Kind, Notification, NotificationPreference, OutboxEvent
 
 # --- events -------------------------------------------------------------------
@@ -194,15 +194,14 @@ def email_send(*, notification_ids: list[str]) -> int:
     messages = []
     for notification in notifications:
         context = {"notification": notification, "user": notification.user}
-        message = EmailMultiAlternatives(
-            subject=notification.title,
-            body=render_to_string("notifications/email/notification.txt", context),
-            to=[notification.user.email],
+        messages.append(
+            email_message(
+                template="notifications/email/notification",
+                subject=notification.title,
+                to=[notification.user.email],
+                context=context,
+            )
         )
-        message.attach_alternative(
-            render_to_string("notifications/email/notification.html", context), "text/html"
-        )
-        messages.append(message)
     if not messages:
         return 0
     with get_connection() as connection:

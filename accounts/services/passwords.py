@@ -8,13 +8,13 @@ from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
-from django.template.loader import render_to_string
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 
 from core.after_commit import enqueue_after_commit
 from core.errors import ServiceError
 from core.request_context import RequestMeta, current_request_meta, request_meta_of
+from notifications.mail import email_message
 from notifications.models import Kind as NotificationKind
 from notifications.services import notify
 
@@ -160,13 +160,12 @@ def password_reset_link(user: User) -> str:
 
 def _reset_message(user: User) -> EmailMultiAlternatives:
     context = {"user": user, "link": password_reset_link(user)}
-    message = EmailMultiAlternatives(
+    return email_message(
+        template="accounts/email/password_reset",
         subject="Reset your password",
-        body=render_to_string("accounts/email/password_reset.txt", context),
         to=[user.email],
+        context=context,
     )
-    message.attach_alternative(render_to_string("accounts/email/password_reset.html", context), "text/html")
-    return message
 
 
 def password_reset_send(*, user_id: Id) -> None:

@@ -20,14 +20,13 @@ from django.contrib.auth import password_validation
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
-from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
-from django.template.loader import render_to_string
 from django.utils import timezone
 
 from core.after_commit import enqueue_after_commit
 from core.errors import AuthenticationFailed, NotFound, ServiceError
+from notifications.mail import email_message
 from notifications.models import Kind as NotificationKind
 from notifications.models import Notification
 from notifications.services import event_emit, notify
@@ -294,13 +293,12 @@ def user_email_changed_notice_send(*, notification_id: Id) -> None:
         "email": notice.data["email"],
         "previous_email": notice.data["previous_email"],
     }
-    message = EmailMultiAlternatives(
+    email_message(
+        template="accounts/email/email_changed",
         subject="The email address of your account was changed",
-        body=render_to_string("accounts/email/email_changed.txt", context),
         to=[notice.data["previous_email"]],
-    )
-    message.attach_alternative(render_to_string("accounts/email/email_changed.html", context), "text/html")
-    message.send()
+        context=context,
+    ).send()
 
 
 def user_update_self(
