@@ -15,11 +15,9 @@ import uuid
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
-from core.caching import FAILED, safe_call
 from core.errors import NotFound
 from notifications.consumer import InvalidMessage, shown
 from notifications.models import Kind
@@ -27,11 +25,9 @@ from notifications.services import event_emit, notify
 
 from ..models import Processing, ProcessingStatus, Requirements, Resume
 from ..ratelimit import processing_start_hit
+from ..selectors.documents import document_get
 from .documents import (
     DocumentModel,
-    document_as_dict,
-    document_cache_key,
-    document_cache_put,
     document_not_found,
 )
 
@@ -42,18 +38,8 @@ RESULT_STATUSES = frozenset({ProcessingStatus.DONE.value, ProcessingStatus.FAILE
 
 
 def document_text(*, model: DocumentModel, user_id: Any, document_id: Any) -> str:
-    """A caller's document text, through the cache; another user's document is not found."""
-    cached = safe_call("get", cache.get, document_cache_key(model, document_id))
-    if isinstance(cached, dict) and cached.get("user_id") == str(user_id):
-        return str(cached["text"])
-    if isinstance(cached, dict):
-        raise document_not_found(model)
-    document = model.objects.filter(id=document_id, user_id=user_id).first()
-    if document is None:
-        raise document_not_found(model)
-    if cached is not FAILED:
-        document_cache_put(model, document_as_dict(document), only_if_absent=True)
-    return document.text
+    """A caller's document text, through the cache (`document_get`: another user's is not found)."""
+    return str(document_get(model=model, user_id=user_id, document_id=document_id)["text"])
 
 
 def processing_start(*, user_id: Any, resume_id: Any, requirements_id: Any) -> Processing:
