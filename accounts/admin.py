@@ -31,9 +31,9 @@ from django.utils.html import format_html
 
 from core.admin import ServiceModelAdmin
 from core.errors import ServiceError
+from core.ids import Id
 
 from . import services
-from .ids import Id
 from .models import ROLE_USER, AuditEvent, AuthSession, LoginLockout, Role, RoleRequest, User
 from .social.admin import IdentityInline
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .ids import Id
+from core.ids import Id
 
 ExportSections = Callable[..., dict[str, Any]]
 

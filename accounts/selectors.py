@@ -14,9 +14,9 @@ from django.utils import timezone
 
 from core.caching import FAILED, safe_call
 from core.errors import NotFound
+from core.ids import Id
 
 from .exports import export_sections_of
-from .ids import Id
 from .models import AuditEvent, AuthSession, User
 from .shapes import api_time, user_admin_api_shape
 

@@ -23,13 +23,13 @@ from rest_framework.views import APIView
 
 from core import parsers
 from core.http import UUID_PATTERN, client_ip, user_agent
+from core.ids import Id
+from core.permissions import IsAdmin
 from core.serializers import Current
 
 from . import selectors, services
 from .authentication import principal
-from .ids import Id
 from .models import AuthSession, RoleRequest, User
-from .permissions import IsAdmin
 from .serializers import (
     AdminUserCreateSerializer,
     AdminUserSerializer,

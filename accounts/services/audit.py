@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.ids import Id
 from core.request_context import current_request_meta
 
-from ..ids import Id
 from ..models import AuditEvent
 
 #: What an audit row records (`notifications.models.Kind` is the unrelated kind of a notification).

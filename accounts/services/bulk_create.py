@@ -32,10 +32,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.db.models.functions import Lower
 
+from core.ids import Id
 from notifications.models import OutboxEvent
 from notifications.services import event_fields, outbox_relay_after_commit
 
-from ..ids import Id
 from ..models import AuditEvent, User, normalize_email
 from .audit import AuditKind, audit_fields
 from .bulk_insert import insert_rows

@@ -18,8 +18,8 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 
 from core.errors import NotFound, ServiceError
+from core.ids import Id
 
-from ..ids import Id
 from ..models import User, normalize_email
 from .bulk_rows import (
     BadJSON,

@@ -26,10 +26,10 @@ from django.utils import timezone
 
 from core import metrics
 from core.errors import AuthenticationFailed, RateLimited
+from core.ids import Id
 from notifications.models import Kind as NotificationKind
 from notifications.services import notify
 
-from ..ids import Id
 from ..models import LoginLockout, User
 from .audit import AuditKind, audit_record
 

@@ -13,12 +13,12 @@ from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 
 from core.after_commit import enqueue_after_commit
 from core.errors import ServiceError
+from core.ids import Id
 from core.request_context import RequestMeta, current_request_meta, request_meta_of
 from notifications.mail import email_message
 from notifications.models import Kind as NotificationKind
 from notifications.services import notify
 
-from ..ids import Id
 from ..models import User
 from .audit import AuditKind, audit_record
 from .lockout import lockout_unlock_user

@@ -8,10 +8,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.errors import Forbidden, NotFound, ServiceError
+from core.ids import Id
 from notifications.models import Kind as NotificationKind
 from notifications.services import notify
 
-from ..ids import Id
 from ..models import RoleRequest, User
 from .audit import AuditKind, audit_record
 from .users import user_get, user_set_roles

@@ -17,10 +17,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from core.errors import NotFound, ServiceError
+from core.ids import Id
 from notifications.services import event_emit
 
 from .. import cache as auth_cache
-from ..ids import Id
 from ..models import DEFAULT_ROLES, ROLE_USER, Role, User
 from ..selectors import roles_forget
 from .admins import admins_kept

@@ -16,11 +16,11 @@ from rest_framework_simplejwt.exceptions import TokenError
 
 from core import metrics
 from core.errors import AuthenticationFailed, NotFound
+from core.ids import Id
 from notifications.models import Kind as NotificationKind
 from notifications.services import notify
 
 from .. import cache as auth_cache
-from ..ids import Id
 from ..models import AuthSession, User
 from ..tokens import SessionRefreshToken, access_claims, hash_token, make_token_pair
 from .audit import AuditKind, audit_record

@@ -26,13 +26,13 @@ from django.utils import timezone
 
 from core.after_commit import enqueue_after_commit
 from core.errors import AuthenticationFailed, NotFound, ServiceError
+from core.ids import Id
 from notifications.mail import email_message
 from notifications.models import Kind as NotificationKind
 from notifications.models import Notification
 from notifications.services import event_emit, notify
 
 from .. import cache as auth_cache
-from ..ids import Id
 from ..models import ROLE_ADMIN, ROLE_USER, User, normalize_email, user_is_admin
 from .admins import admins_kept
 from .audit import AuditKind, audit_record

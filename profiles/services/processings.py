@@ -1,7 +1,7 @@
 """Processings: a resume against requirements, sent to the AI handler, and its result coming back.
 
 Start: both documents must be the caller's; the start is counted against the limit
-(`profiles.ratelimit`); a `queued` row and the `new_request` event (both texts, topic
+(`profiles.processing_limit`); a `queued` row and the `new_request` event (both texts, topic
 `KAFKA_TOPIC_AI_REQUESTS`) are written in one transaction. The result arrives as
 `processing_result` through `manage.py consume_events` (`profiles.handlers`).
 """
@@ -24,7 +24,7 @@ from notifications.models import Kind
 from notifications.services import event_emit, notify
 
 from ..models import Processing, ProcessingStatus, Requirements, Resume
-from ..ratelimit import processing_start_hit
+from ..processing_limit import processing_start_hit
 from ..selectors.documents import document_get
 from .documents import (
     DocumentModel,

@@ -22,7 +22,7 @@ from core.exceptions import service_error_status
 from notifications import consumer, outbox
 from notifications.models import Kind, Notification, OutboxEvent
 from profiles.models import Processing
-from profiles.ratelimit import block_key, counter_key, processing_start_hit
+from profiles.processing_limit import block_key, counter_key, processing_start_hit
 
 from .support import events, other_client, ttl
 
