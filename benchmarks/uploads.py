@@ -233,7 +233,7 @@ def sandbox_cost(files: dict[str, bytes], repetitions: int) -> dict[str, Any]:
         data = files[kind]
 
         def in_sandbox(kind: str = kind, data: bytes = data) -> str:
-            return sandbox.extract(kind, data, limits, slots=PARSE_SLOTS, wait_seconds=2).text
+            return sandbox.extract(kind, data, limits, slots=PARSE_SLOTS, wait_seconds=2)
 
         def in_process(kind: str = kind, data: bytes = data) -> str:
             return parsers.PARSERS[kind](data, MAX_TEXT_CHARS)

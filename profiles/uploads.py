@@ -209,7 +209,7 @@ def _sandboxed_text(kind: str, file: IO[bytes]) -> str:
         wall_seconds=2 * cpu_seconds + 1,
     )
     try:
-        extraction = sandbox.extract(
+        text = sandbox.extract(
             kind, file, limits, slots=settings.DOCUMENT_PARSE_CONCURRENCY, wait_seconds=PARSE_QUEUE_SECONDS
         )
     except sandbox.Busy:
@@ -227,7 +227,7 @@ def _sandboxed_text(kind: str, file: IO[bytes]) -> str:
     except Refusal as refusal:
         error = TooLarge if refusal.status == 413 else UploadRefused
         raise error(refusal.detail, code=refusal.code) from None
-    return _check_length(storable(extraction.text))
+    return _check_length(storable(text))
 
 
 def _docx_guard(file: IO[bytes]) -> None:

@@ -22,6 +22,7 @@ a lock at the fork) and holds database connections and secrets; the zygote holds
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import mmap
 import os
@@ -133,7 +134,9 @@ def _child(conn: Connection, upload_fd: int) -> None:
     reply["warnings"] = collector.count
     reply["samples"] = collector.samples
     signal.alarm(0)
-    conn.send(reply)
+    # JSON, not a pickle: the parent unpickling what a child sends would let a parser exploited
+    # by its file run code in the web process, the one thing the sandbox is there to prevent.
+    conn.send_bytes(json.dumps(reply).encode())
 
 
 def _load_parsers() -> None:

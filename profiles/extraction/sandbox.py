@@ -18,6 +18,7 @@ request too: without this bound, a burst of hostile uploads would hold them all.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -25,12 +26,13 @@ import socket
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import IO, Any
 
 from . import parsers
+from .child import LOG_SAMPLE_CHARS, LOG_SAMPLES
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +40,8 @@ _PROJECT_ROOT = Path(__file__).resolve().parents[2]
 #: Seconds the parent waits beyond the child's own alarm before it gives up on the answer.
 _WALL_GRACE_SECONDS = 2
 _COPY_CHUNK = 1024 * 1024
+#: What a child's reply may take beyond its text (the refusal's words, the warnings' samples).
+_REPLY_ROOM = 64 * 1024
 
 
 class ParseLimit(Exception):
@@ -62,14 +66,6 @@ class Limits:
     wall_seconds: int
 
 
-@dataclass(frozen=True)
-class Extraction:
-    text: str
-    #: How many warnings the parser logged about this file, and the first few (unescaped).
-    warnings: int = 0
-    samples: tuple[str, ...] = field(default_factory=tuple)
-
-
 class _Zygote:
     """This process's zygote: started on first use, again after a fork (gunicorn) or its death."""
 
@@ -79,7 +75,7 @@ class _Zygote:
         self._control: socket.socket | None = None
         self._process: subprocess.Popen[bytes] | None = None
 
-    def _start(self) -> socket.socket:
+    def _start(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         with theirs:
             # An empty environment: no secret (SECRET_KEY, DATABASE_URL, ...) reaches the parsers.
@@ -92,7 +88,6 @@ class _Zygote:
                 stdout=subprocess.DEVNULL,
             )
         self._control, self._owner_pid = ours, os.getpid()
-        return ours
 
     def _alive(self) -> bool:
         return (
@@ -104,9 +99,12 @@ class _Zygote:
 
     def ensure_running(self) -> None:
         with self._lock:
-            if not self._alive():
-                self._stop()
-                self._start()
+            self._restart_if_gone()
+
+    def _restart_if_gone(self) -> None:  # under the lock
+        if not self._alive():
+            self._stop()
+            self._start()
 
     def _stop(self) -> None:
         if self._control is not None and self._owner_pid == os.getpid():
@@ -123,9 +121,7 @@ class _Zygote:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         with theirs, self._lock:
             for attempt in (1, 2):
-                if not self._alive():
-                    self._stop()
-                    self._start()
+                self._restart_if_gone()
                 assert self._control is not None
                 try:
                     socket.send_fds(self._control, [b"x"], [theirs.fileno(), upload_fd])
@@ -179,9 +175,7 @@ class _Admission:
 _admission = _Admission()
 
 
-def extract(
-    kind: str, data: bytes | IO[bytes], limits: Limits, *, slots: int, wait_seconds: float
-) -> Extraction:
+def extract(kind: str, data: bytes | IO[bytes], limits: Limits, *, slots: int, wait_seconds: float) -> str:
     """The text of `data` (bytes or a readable file) parsed as `kind` (a key of `parsers.PARSERS`)
     by a child within `limits`.
 
@@ -213,7 +207,7 @@ def extract(
         raise ParseLimit(reply["limit"])
     if "error" in reply:  # a parser bug rather than a bad file; either way it cannot be read
         raise parsers.Refusal(415, f"{kind}_unreadable", f"The file cannot be read ({reply['error']}).")
-    return Extraction(text=reply["text"], warnings=reply["warnings"], samples=tuple(reply["samples"]))
+    return str(reply["text"])
 
 
 def _upload_file(data: bytes | IO[bytes]) -> int:
@@ -244,11 +238,45 @@ def _ask_child(kind: str, data: bytes | IO[bytes], limits: Limits) -> dict[str, 
         conn.send((kind, limits.cpu_seconds, limits.memory_bytes, limits.max_chars, limits.wall_seconds))
         if not conn.poll(limits.wall_seconds + _WALL_GRACE_SECONDS):
             return {"limit": "time"}  # closing our end below; the child's alarm ends it
-        reply: dict[str, Any] = conn.recv()
-        return reply
+        # Bounded: the text (at most `max_chars`, 6 bytes each in JSON at worst) and a little more.
+        return _checked_reply(conn.recv_bytes(maxlength=6 * limits.max_chars + _REPLY_ROOM))
     except (EOFError, OSError):
         # The child is gone without a word: SIGKILL past the hard CPU limit, a failed allocation
         # outside Python's reach, or a crash in a parser's C code. Each is a file we won't parse.
         return {"limit": "crashed"}
     finally:
         conn.close()
+
+
+def _checked_reply(raw: bytes) -> dict[str, Any]:
+    """The child's reply as `extract` reads it, or "crashed" when it is not one a child of ours
+    sends (the child ran a stranger's file: what it says is checked like any input, and not
+    with `assert`, which `python -O` drops)."""
+    try:
+        reply = json.loads(raw)
+        if not _well_formed(reply):
+            raise ValueError("not a reply")
+    except ValueError:
+        logger.warning("an extraction child sent a reply that is not one of ours; treated as crashed")
+        return {"limit": "crashed", "warnings": 0, "samples": []}
+    reply["samples"] = [sample[:LOG_SAMPLE_CHARS] for sample in reply["samples"][:LOG_SAMPLES]]
+    return reply
+
+
+def _well_formed(reply: Any) -> bool:
+    if not isinstance(reply, dict) or not isinstance(reply.get("warnings"), int):
+        return False
+    samples = reply.get("samples")
+    if not isinstance(samples, list) or not all(isinstance(sample, str) for sample in samples):
+        return False
+    if "text" in reply:
+        return isinstance(reply["text"], str)
+    if "refused" in reply:
+        refused = reply["refused"]
+        return (
+            isinstance(refused, list)
+            and len(refused) == 3
+            and refused[0] in (413, 415)
+            and all(isinstance(part, str) for part in refused[1:])
+        )
+    return isinstance(reply.get("limit"), str) or isinstance(reply.get("error"), str)

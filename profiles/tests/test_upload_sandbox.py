@@ -232,8 +232,8 @@ def test_the_zygote_has_no_environment_and_comes_back_when_killed():
         assert environ.read() == b""  # no SECRET_KEY, DATABASE_URL, ... for the parsers
     process.kill()
     process.wait()
-    result = sandbox.extract("pdf", files.pdf_bytes(["after a restart"]), _limits(), slots=2, wait_seconds=1)
-    assert "after a restart" in result.text
+    text = sandbox.extract("pdf", files.pdf_bytes(["after a restart"]), _limits(), slots=2, wait_seconds=1)
+    assert "after a restart" in text
 
 
 def test_past_the_slots_and_the_queue_an_extraction_is_refused_at_once():
@@ -323,3 +323,24 @@ def test_the_upload_throttle_refuses_when_its_cache_fails(auth_client, document_
     response = upload(auth_client, "a.txt", b"text")
     refused(response, 503, "throttle_unavailable")
     assert response["Retry-After"]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"\x80\x04\x95 a pickle, never unpickled",
+        b'{"text": 5, "warnings": 0, "samples": []}',
+        b'{"refused": [500, "x", "y"], "warnings": 0, "samples": []}',
+        b'{"text": "t", "warnings": "many", "samples": []}',
+        b'["text"]',
+    ],
+)
+def test_a_reply_a_child_of_ours_would_not_send_is_a_crash(raw):
+    """The child ran a stranger's file: what it answers is JSON, checked; nothing is unpickled."""
+    assert sandbox._checked_reply(raw) == {"limit": "crashed", "warnings": 0, "samples": []}
+
+
+def test_a_childs_warning_samples_are_cut_to_the_bound():
+    raw = b'{"text": "t", "warnings": 9, "samples": ["%s", "b", "c", "d", "e"]}' % (b"x" * 10_000)
+    reply = sandbox._checked_reply(raw)
+    assert [len(sample) for sample in reply["samples"]] == [200, 1, 1]
