@@ -30,8 +30,7 @@ from typing import IO, Any
 from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler
 
-from core.errors import TooLarge as DomainTooLarge
-from core.errors import Unavailable, Unsupported
+from core.errors import TooLarge, Unavailable, Unsupported
 
 from .extraction import sandbox
 from .extraction.parsers import Refusal, storable
@@ -65,10 +64,6 @@ class ParseBusy(Unavailable):
     """Every extraction slot of this process is taken; the client is told when to retry (503)."""
 
     code = "parse_busy"
-
-
-class TooLarge(DomainTooLarge):
-    """The upload, what it expands to, or its text is over a limit (the API's 413)."""
 
 
 def upload_too_large() -> TooLarge:
