@@ -7,39 +7,35 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import Group
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.utils import timezone
 
-from core.caching import FAILED, safe_call
 from core.errors import NotFound
 from core.ids import Id
+from core.read_through import ReadThrough
 
 from .exports import export_sections_of
 from .models import AuditEvent, AuthSession, User
 from .shapes import api_time, user_admin_api_shape
 
-ROLES_CACHE_KEY = "roles:all"
 
-
-def roles_list() -> list[dict[str, str]]:
-    """Every role with its description; cached, dropped whenever a role changes."""
-    cached = safe_call("get", cache.get, ROLES_CACHE_KEY)
-    if cached is not None and cached is not FAILED:  # an outage is answered from the database
-        return list(cached)
-    roles = [
+def _roles_load(_: str) -> list[dict[str, str]]:
+    return [
         {"name": group.name, "description": getattr(getattr(group, "role", None), "description", "")}
         for group in Group.objects.select_related("role").order_by("name")
     ]
-    safe_call("set", cache.set, ROLES_CACHE_KEY, roles)
-    return roles
 
 
-def roles_forget() -> None:
-    """After commit, drop the cached role list (a role or its description changed)."""
-    # On failure, the TTL bounds how long a stale list can live.
-    transaction.on_commit(lambda: safe_call("delete", cache.delete, ROLES_CACHE_KEY))
+#: `roles:all`: every role with its description; the role services write it after a change.
+ROLES: ReadThrough[list[dict[str, str]]] = ReadThrough(
+    "roles", load=_roles_load, valid=lambda cached: isinstance(cached, list)
+)
+ROLES_ALL = "all"
+
+
+def roles_list() -> list[dict[str, str]]:
+    """Every role with its description, read through the cache."""
+    return list(ROLES.get(ROLES_ALL) or [])
 
 
 def user_with_roles(*, user_id: Id) -> User:

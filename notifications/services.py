@@ -19,16 +19,16 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.cache import cache
 from django.core.mail import get_connection
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from core.after_commit import enqueue_after_commit
-from core.caching import FAILED, safe_call
 from core.errors import NotFound, ServiceError
 from core.ids import Id
+from core.read_through import ReadThrough, short_ttl
 
 from .mail import email_message
 from .models import EMAIL_BY_DEFAULT, Broadcast, Kind, Notification, NotificationPreference, OutboxEvent
@@ -78,45 +78,35 @@ def outbox_relay_after_commit() -> None:
 # --- notifications --------------------------------------------------------------
 
 
-# The unread count is cached with the version of the user's notifications it was
-# counted at; a change bumps the version. A count read from the database just
-# before a change commits is then never served after it (a plain delete would
-# let that late write stick for the whole TTL).
+def _unread_load_many(user_ids: list[str]) -> dict[str, int]:
+    rows = (
+        Notification.objects.filter(user_id__in=user_ids, read_at__isnull=True)
+        .values("user_id")
+        .annotate(count=Count("id"))
+    )
+    counts = {str(row["user_id"]): row["count"] for row in rows}
+    return {user_id: counts.get(user_id, 0) for user_id in user_ids}
 
 
-def _unread_key(user_id: Id) -> str:
-    return f"notif:unread:{user_id}"
-
-
-def _version_key(user_id: Id) -> str:
-    return f"notif:unread-version:{user_id}"
-
-
-def _bump(keys: list[str]) -> None:
-    for key in keys:
-        safe_call("add", cache.add, key, 0, None)  # versions never expire: a lost one could revive a count
-        safe_call("incr", cache.incr, key)
+#: `notif:unread:{user_id}`: the unread count. Kept `SESSION_STATE_TTL` at most: the bound on a count
+#: left stale by two changes racing their after-commit writes (a count a user would notice).
+UNREAD_COUNTS: ReadThrough[int] = ReadThrough(
+    "notif:unread",
+    load=lambda user_id: Notification.objects.filter(user_id=user_id, read_at__isnull=True).count(),
+    load_many=_unread_load_many,
+    ttl=short_ttl,
+    valid=lambda cached: isinstance(cached, int),
+)
 
 
 def unread_forget(user_ids: Iterable[Id]) -> None:
-    """After commit, invalidate the cached unread counts of these users."""
-    keys = [_version_key(user_id) for user_id in user_ids]
-    transaction.on_commit(lambda: _bump(keys))
+    """After commit, count these users' unread notifications again into the cache (one query for all)."""
+    UNREAD_COUNTS.write_after_commit(*user_ids)
 
 
 def unread_count(*, user_id: Id) -> int:
     """The user's unread count; cached, so polling it costs no query when warm (one cache round trip)."""
-    count_key, version_key = _unread_key(user_id), _version_key(user_id)
-    cached = safe_call("get_many", cache.get_many, [count_key, version_key])
-    if cached is FAILED:
-        return Notification.objects.filter(user_id=user_id, read_at__isnull=True).count()
-    version = cached.get(version_key, 0)
-    entry = cached.get(count_key)
-    if isinstance(entry, list | tuple) and len(entry) == 2 and entry[0] == version:
-        return int(entry[1])
-    count = Notification.objects.filter(user_id=user_id, read_at__isnull=True).count()
-    safe_call("set", cache.set, count_key, [version, count])
-    return count
+    return UNREAD_COUNTS.get(user_id) or 0
 
 
 def notification_email_wanted(*, user_id: Id, kind: str) -> bool:

@@ -22,7 +22,7 @@ from notifications.services import event_emit
 
 from .. import cache as auth_cache
 from ..models import DEFAULT_ROLES, ROLE_USER, Role, User
-from ..selectors import roles_forget
+from ..selectors import ROLES, ROLES_ALL
 from .admins import admins_kept
 from .audit import AuditKind, audit_record
 from .users import user_set_roles
@@ -65,7 +65,7 @@ def role_create(
     group.permissions.set(list(permissions))
     Role.objects.create(group=group, description=description)
     audit_record(AuditKind.ADMIN_ACTION, actor_id=actor_id, action="role_created", role=group.name)
-    roles_forget()
+    ROLES.write_after_commit(ROLES_ALL)
     return group
 
 
@@ -107,7 +107,7 @@ def role_update(
         previous_name=previous,
         holders=len(holders),
     )
-    roles_forget()
+    ROLES.write_after_commit(ROLES_ALL)
     return group
 
 
@@ -117,7 +117,7 @@ def role_describe(*, group_id: int, description: str, actor_id: Id | None = None
     group = _role(group_id)
     role, _ = Role.objects.update_or_create(group=group, defaults={"description": description})
     audit_record(AuditKind.ADMIN_ACTION, actor_id=actor_id, action="role_described", role=group.name)
-    roles_forget()
+    ROLES.write_after_commit(ROLES_ALL)
     return role
 
 
@@ -146,5 +146,5 @@ def role_delete(*, group_id: int, actor_id: Id | None = None) -> int:
         audit_record(
             AuditKind.ADMIN_ACTION, actor_id=actor_id, action="role_deleted", role=name, holders=len(holders)
         )
-    roles_forget()
+    ROLES.write_after_commit(ROLES_ALL)
     return len(holders)

@@ -329,7 +329,7 @@ def test_a_service_is_named_entity_action_in_a_services_module():
 
     assert is_service(services.role_delete)
     assert is_service(notification_delete)
-    assert not is_service(selectors.roles_forget)
+    assert not is_service(selectors.roles_list)
     assert not is_service(forms.Form)
     helper: Callable[..., Any] = services.user_admin_update
     assert services_called(lambda: helper()) == {"accounts.services.users.user_admin_update"}

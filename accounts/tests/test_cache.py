@@ -20,6 +20,7 @@ from accounts import cache as auth_cache
 from accounts.models import AuthSession, User
 from accounts.tests.factories import UserFactory
 from accounts.tests.support import CACHE_DOWN, bearer
+from core import read_through
 
 LOGIN = "/api/v1/auth/login"
 LOGOUT = "/api/v1/auth/logout"
@@ -37,16 +38,6 @@ COLD_VERIFY_QUERIES = 3
 ON_REDIS = bool(settings.REDIS_URL)  # the backend is a subclass that times calls (core/metrics_cache.py)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("commit_per_request")]
-
-
-@pytest.fixture(autouse=True)
-def _no_pending_cache_writes():
-    """Outage tests leave retries queued in the process; later tests must not pay for them."""
-    auth_cache._pending_users.clear()
-    auth_cache._pending_sessions.clear()
-    yield
-    auth_cache._pending_users.clear()
-    auth_cache._pending_sessions.clear()
 
 
 def post(path: str, data: dict | None = None, **extra):
@@ -242,7 +233,7 @@ def test_a_session_revoked_during_an_outage_is_not_revived_by_the_stale_cache(au
     assert auth_client.get(ME).status_code == 401
     assert post(VERIFY, {"token": auth_client.tokens["access"]}).status_code == 401
     assert cache.get(f"auth:s:{session_id}")["revoked"] is True
-    assert auth_cache.pending_writes() == 0
+    assert read_through.pending_writes() == 0
 
 
 def test_a_failed_cache_write_of_a_logout_is_retried(auth_client, monkeypatch):
@@ -257,11 +248,11 @@ def test_a_failed_cache_write_of_a_logout_is_retried(auth_client, monkeypatch):
         patch.setattr(auth_cache.cache, "set_many", broken)
         assert auth_client.post(LOGOUT).status_code == 204
     assert cache.get(f"auth:s:{session_id}")["revoked"] is False
-    assert auth_cache.pending_writes() == 1
+    assert read_through.pending_writes() == 1
 
     assert post(VERIFY, {"token": auth_client.tokens["access"]}).status_code == 401
     assert auth_client.get(ME).status_code == 401
-    assert auth_cache.pending_writes() == 0
+    assert read_through.pending_writes() == 0
 
 
 def test_a_deactivation_during_an_outage_is_not_undone_by_the_stale_cache(admin_client, auth_client, user):

@@ -16,10 +16,10 @@ from django.test import override_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts import cache as auth_cache
 from accounts import services, tokens
 from accounts.models import AuthSession
 from accounts.tests.support import CACHE_DOWN, bearer
+from core import read_through
 
 ME = "/api/v1/users/me"
 VERIFY = "/api/v1/auth/verify"
@@ -35,12 +35,8 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("commit_per_request
 @pytest.fixture(autouse=True)
 def _clean_process_state():
     tokens.forget_verified_tokens()
-    auth_cache._pending_users.clear()
-    auth_cache._pending_sessions.clear()
     yield
     tokens.forget_verified_tokens()
-    auth_cache._pending_users.clear()
-    auth_cache._pending_sessions.clear()
 
 
 def verify(access: str):
@@ -149,14 +145,14 @@ def test_the_raw_read_sees_what_django_redis_wrote(auth_client, user):
     assert auth_client.get(ME).status_code == 200
     keys = [f"auth:u:{user.id}", f"auth:s:{auth_client.tokens['session_id']}"]
 
-    assert auth_cache.read_keys(keys) == cache.get_many(keys)
+    assert read_through.read_many(keys) == cache.get_many(keys)
 
 
 def test_with_the_cache_down_the_read_is_a_miss_and_the_database_answers(auth_client, user):
     assert auth_client.get(ME).status_code == 200
 
     with override_settings(CACHES=CACHE_DOWN):
-        assert auth_cache.read_keys([f"auth:u:{user.id}"]) is auth_cache.FAILED
+        assert read_through.read_many([f"auth:u:{user.id}"]) is read_through.FAILED
         assert auth_client.get(ME).status_code == 200
         assert auth_client.post(LOGOUT).status_code == 204
         assert auth_client.get(ME).status_code == 401

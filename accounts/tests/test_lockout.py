@@ -17,7 +17,6 @@ from django.test import override_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts import cache as auth_cache
 from accounts.models import AuditEvent, AuthSession, LoginLockout
 from accounts.tests.factories import UserFactory
 from accounts.tests.support import CACHE_DOWN
@@ -34,14 +33,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("commit_per_request
 def _small_limits(settings):
     settings.LOGIN_MAX_ATTEMPTS = MAX_ATTEMPTS
     settings.LOGIN_LOCKOUT_SECONDS = LOCKOUT_SECONDS
-
-
-@pytest.fixture(autouse=True)
-def _no_pending_cache_writes():
-    """Cache-down tests leave retries queued in the process; later tests must not pay for them."""
-    yield
-    auth_cache._pending_users.clear()
-    auth_cache._pending_sessions.clear()
 
 
 def attempt(identifier: str, password: str, **extra):

@@ -1,22 +1,63 @@
-"""Reads of resumes, requirements and processings, scoped to the caller."""
+"""Reads of resumes, requirements and processings, scoped to the caller.
+
+A document's API shape is cached under `resume:{id}` / `requirements:{id}` (the seed's keys) for
+`STORAGE_TIME_RESUME` / `STORAGE_TIME_REQUIREMENTS`: two `core.read_through` families, whose
+entries name their owner, so a warm read costs no query and still answers 404 to anyone else.
+The services write them after a create or a delete commits.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.core.cache import cache
+from django.conf import settings
 from django.db.models import QuerySet
 
-from core.caching import FAILED, safe_call
+from accounts.shapes import api_time
+from core.errors import NotFound
+from core.read_through import ReadThrough
 
-from ..models import Processing
-from ..services.documents import (
-    DocumentModel,
-    document_as_dict,
-    document_cache_key,
-    document_cache_put,
-    document_not_found,
-)
+from ..models import Document, Processing, Requirements, Resume
+
+DocumentModel = type[Resume] | type[Requirements]
+
+
+def document_not_found(model: DocumentModel) -> NotFound:
+    return NotFound("Resume not found." if model is Resume else "Requirements not found.")
+
+
+def document_as_dict(document: Document) -> dict[str, Any]:
+    """The API shape of a document, plus its owner (for the scope check of a cached read)."""
+    return {
+        "id": str(document.id),
+        "user_id": str(document.user_id),
+        "title": document.title,
+        "text": document.text,
+        "source": document.source,
+        "file_name": document.file_name,
+        "file_size": document.file_size,
+        "created_at": api_time(document.created_at),
+    }
+
+
+def _family(model: DocumentModel, lifetime: str) -> ReadThrough[dict[str, Any]]:
+    def load(document_id: str) -> dict[str, Any] | None:
+        document = model.objects.filter(id=document_id).first()
+        return None if document is None else document_as_dict(document)
+
+    return ReadThrough(
+        model.kind,
+        load=load,
+        ttl=lambda value: int(getattr(settings, lifetime)),
+        owner=lambda value: str(value["user_id"]),
+        valid=lambda cached: isinstance(cached, dict) and "user_id" in cached,
+    )
+
+
+DOCUMENT_CACHES: dict[DocumentModel, ReadThrough[dict[str, Any]]] = {
+    Resume: _family(Resume, "STORAGE_TIME_RESUME"),
+    Requirements: _family(Requirements, "STORAGE_TIME_REQUIREMENTS"),
+}
 
 
 def documents_of(*, model: DocumentModel, user_id: Any) -> QuerySet[Any]:
@@ -24,22 +65,10 @@ def documents_of(*, model: DocumentModel, user_id: Any) -> QuerySet[Any]:
 
 
 def document_get(*, model: DocumentModel, user_id: Any, document_id: Any) -> dict[str, Any]:
-    """One of the caller's documents in its API shape, read through the cache.
-
-    A cached entry names its owner, so a warm read costs no query and still answers 404 to
-    anyone else. A cache that fails is a miss: the database answers.
-    """
-    cached = safe_call("get", cache.get, document_cache_key(model, document_id))
-    if isinstance(cached, dict):
-        if cached.get("user_id") != str(user_id):
-            raise document_not_found(model)
-        return cached
-    document = model.objects.filter(id=document_id, user_id=user_id).first()
-    if document is None:
+    """One of the caller's documents in its API shape, read through the cache; `NotFound` if not theirs."""
+    data = DOCUMENT_CACHES[model].get(document_id, owner=user_id)
+    if data is None:
         raise document_not_found(model)
-    data = document_as_dict(document)
-    if cached is not FAILED:
-        document_cache_put(model, data, only_if_absent=True)
     return data
 
 

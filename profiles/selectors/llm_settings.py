@@ -6,23 +6,15 @@ effective settings (defaults for unset purposes, `stale` for models that left
 the catalogue) are computed on each read from the catalogue in force, so a new
 catalogue needs no cache flush.
 
-The safety rules are those of `accounts.cache`: the database is the source of
-truth; a fill after a miss uses `add` (set only if absent) and a change
-*writes the new state* after commit, so a fill that read the database before
-the change cannot overwrite it; a cache error is a miss (the database
-answers), and a write that failed is written again by this process as soon as
-the cache answers.
+The entry is a `core.read_through` family (`LLM_SETTINGS`), whose rules it follows;
+the services write it after their changes commit.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
-from django.core.cache import cache
-from django.db import transaction
-
-from core.caching import FAILED, safe_call
+from core.read_through import ReadThrough
 
 from ..llm_catalog import PURPOSES, Catalog, catalog
 from ..models import LLMSetting
@@ -30,14 +22,6 @@ from ..models import LLMSetting
 Saved = dict[str, dict[str, Any]]  # purpose -> {provider, model, temperature, max_tokens}
 
 _FIELDS = ("purpose", "provider", "model", "temperature", "max_tokens")
-
-# Users whose after-commit cache write failed (cache down): written again from the
-# database once the cache answers, so a change is not hidden by the old entry.
-_pending: set[str] = set()
-
-
-def _key(user_id: Any) -> str:
-    return f"profile:llm:{user_id}"
 
 
 def llm_settings_saved_from_db(*, user_id: Any) -> Saved:
@@ -48,36 +32,18 @@ def llm_settings_saved_from_db(*, user_id: Any) -> Saved:
     }
 
 
-def _write(user_id: str) -> None:
-    entry = {"saved": llm_settings_saved_from_db(user_id=user_id)}
-    ok = safe_call("set", cache.set, _key(user_id), entry, settings.CACHE_TTL) is not FAILED
-    (_pending.discard if ok else _pending.add)(user_id)
-
-
-def llm_settings_refresh(user_id: Any) -> None:
-    """After the current transaction commits, write the user's saved settings to the cache."""
-    transaction.on_commit(lambda: _write(str(user_id)))
-
-
-def pending_writes() -> int:
-    return len(_pending)
+#: `profile:llm:{user_id}`: `{"saved": Saved}`.
+LLM_SETTINGS: ReadThrough[dict[str, Saved]] = ReadThrough(
+    "profile:llm",
+    load=lambda user_id: {"saved": llm_settings_saved_from_db(user_id=user_id)},
+    valid=lambda cached: isinstance(cached, dict) and isinstance(cached.get("saved"), dict),
+)
 
 
 def llm_settings_saved(*, user_id: Any) -> Saved:
     """The saved rows: from the cache when warm (no query), else from the database."""
-    key = _key(user_id)
-    cached = safe_call("get", cache.get, key)
-    if cached is not FAILED and _pending:
-        for pending_id in list(_pending):
-            _write(pending_id)
-        cached = safe_call("get", cache.get, key)  # the retry may have replaced what was read
-    if cached is FAILED:
-        return llm_settings_saved_from_db(user_id=user_id)
-    if isinstance(cached, dict) and isinstance(cached.get("saved"), dict):
-        return cached["saved"]
-    saved = llm_settings_saved_from_db(user_id=user_id)
-    safe_call("add", cache.add, key, {"saved": saved}, settings.CACHE_TTL)
-    return saved
+    entry = LLM_SETTINGS.get(user_id)
+    return entry["saved"] if entry is not None else {}
 
 
 def llm_settings_effective_from(saved: Saved, current: Catalog) -> dict[str, Any]:

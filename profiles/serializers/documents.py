@@ -44,7 +44,7 @@ class DocumentCreateSerializer(Serializer):
 
 
 class DocumentSerializer(ModelSerializer):
-    """The API shape of a resume or requirements (`services.documents.document_as_dict` for the cache)."""
+    """The API shape of a resume or requirements (`selectors.documents.document_as_dict` for the cache)."""
 
     class Meta:
         model = Resume

@@ -1,9 +1,9 @@
 """Resumes and requirements: create (text or an uploaded file), delete, and their cache entries.
 
-The text of a document is cached under `resume:{id}` / `requirements:{id}` (the seed's keys) for
-`STORAGE_TIME_RESUME` / `STORAGE_TIME_REQUIREMENTS`: written after the create commits, dropped
-after the delete commits. Uploaded files are kept through the `documents` storage under a
-generated name and removed when their row goes, whichever way it goes (`document_file_delete`).
+The cached API shape (`selectors.documents.DOCUMENT_CACHES`) is written after the create commits
+and dropped after the delete commits. Uploaded files are kept through the `documents` storage
+under a generated name and removed when their row goes, whichever way it goes
+(`document_file_delete`).
 """
 
 from __future__ import annotations
@@ -13,55 +13,16 @@ import os
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
-from accounts.shapes import api_time
-from core.caching import safe_call
-from core.errors import NotFound
 from notifications.services import event_emit
 
 from ..models import Document, Processing, Requirements, Resume, Source
+from ..selectors.documents import DOCUMENT_CACHES, DocumentModel, document_as_dict, document_not_found
 from ..uploads import extract_text, text_too_long
 
 logger = logging.getLogger(__name__)
-
-DocumentModel = type[Resume] | type[Requirements]
-
-
-def document_not_found(model: DocumentModel) -> NotFound:
-    return NotFound("Resume not found." if model is Resume else "Requirements not found.")
-
-
-def document_cache_key(model: DocumentModel, document_id: Any) -> str:
-    return f"{model.kind}:{document_id}"
-
-
-def document_cache_ttl(model: DocumentModel) -> int:
-    return settings.STORAGE_TIME_RESUME if model is Resume else settings.STORAGE_TIME_REQUIREMENTS
-
-
-def document_as_dict(document: Document) -> dict[str, Any]:
-    """The API shape of a document, plus its owner (for the scope check of a cached read)."""
-    return {
-        "id": str(document.id),
-        "user_id": str(document.user_id),
-        "title": document.title,
-        "text": document.text,
-        "source": document.source,
-        "file_name": document.file_name,
-        "file_size": document.file_size,
-        "created_at": api_time(document.created_at),
-    }
-
-
-def document_cache_put(model: DocumentModel, data: dict[str, Any], *, only_if_absent: bool = False) -> None:
-    key = document_cache_key(model, data["id"])
-    if only_if_absent:  # a fill after a miss: never over an entry a create or delete just wrote
-        safe_call("add", cache.add, key, data, document_cache_ttl(model))
-    else:
-        safe_call("set", cache.set, key, data, document_cache_ttl(model))
 
 
 def _title_from(name: str) -> str:
@@ -114,8 +75,7 @@ def document_create(
         if document.file:
             _delete_file(document.file.storage, document.file.name)
         raise
-    data = document_as_dict(document)
-    transaction.on_commit(lambda: document_cache_put(model, data))
+    DOCUMENT_CACHES[model].put_after_commit({document.id: document_as_dict(document)})
     return document
 
 
@@ -141,8 +101,7 @@ def document_delete(*, model: DocumentModel, user_id: Any, document_id: Any) -> 
             "processing_ids": processing_ids,
         },
     )
-    key = document_cache_key(model, document_id)
-    transaction.on_commit(lambda: safe_call("delete", cache.delete, key))
+    DOCUMENT_CACHES[model].put_after_commit({document_id: None})
     return processing_ids
 
 

@@ -12,11 +12,7 @@ from notifications.services import event_emit
 
 from ..llm_catalog import PURPOSES, catalog
 from ..models import LLMSetting
-from ..selectors.llm_settings import (
-    llm_settings_effective_from,
-    llm_settings_refresh,
-    llm_settings_saved_from_db,
-)
+from ..selectors.llm_settings import LLM_SETTINGS, llm_settings_effective_from, llm_settings_saved_from_db
 from .owner_lock import owner_lock
 
 EVENT_CHANGED = "llm_settings_changed"
@@ -86,6 +82,6 @@ def llm_settings_update(
             changed.append(purpose)
         if changed:
             event_emit(name=EVENT_CHANGED, payload={"user_id": str(user_id), "purposes": changed})
-            llm_settings_refresh(user_id)
+            LLM_SETTINGS.write_after_commit(user_id)
         saved_now = llm_settings_saved_from_db(user_id=user_id) if changed else saved
     return llm_settings_effective_from(saved_now, catalog())

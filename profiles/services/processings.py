@@ -25,11 +25,7 @@ from notifications.services import event_emit, notify
 
 from ..models import Processing, ProcessingStatus, Requirements, Resume
 from ..processing_limit import processing_start_hit
-from ..selectors.documents import document_get
-from .documents import (
-    DocumentModel,
-    document_not_found,
-)
+from ..selectors.documents import DocumentModel, document_get, document_not_found
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,6 @@ import yaml
 
 from profiles.llm_catalog import BUILT_IN, Catalog, catalog_load
 from profiles.models import documents_storage
-from profiles.selectors import llm_settings as llm_cache
 
 # --- Profile data ---------------------------------------------------------------------------------
 
@@ -38,14 +37,6 @@ def use_catalog(settings: Any, tmp_path: Any) -> Iterator[Callable[..., Catalog]
     yield use
     settings.LLM_CATALOG_FILE = ""
     catalog_load()
-
-
-@pytest.fixture(autouse=True)
-def _no_pending_llm_writes() -> Iterator[None]:
-    """Outage tests leave retries queued in the process; later tests must not pay for them."""
-    llm_cache._pending.clear()
-    yield
-    llm_cache._pending.clear()
 
 
 # --- Documents ------------------------------------------------------------------------------------

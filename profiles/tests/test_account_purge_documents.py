@@ -14,7 +14,8 @@ from accounts import services as account_services
 from accounts.tests.factories import UserFactory
 from notifications.models import OutboxEvent
 from profiles.models import Requirements, Resume
-from profiles.services.documents import document_cache_key, document_create
+from profiles.selectors.documents import DOCUMENT_CACHES
+from profiles.services.documents import document_create
 
 pytestmark = pytest.mark.django_db
 
@@ -28,7 +29,7 @@ def documents_of(user):
 def assert_gone_with_events(resume, requirements):
     for model, document in ((Resume, resume), (Requirements, requirements)):
         assert not model.objects.filter(id=document.id).exists()
-        assert cache.get(document_cache_key(model, document.id)) is None
+        assert cache.get(DOCUMENT_CACHES[model].key(document.id)) is None
         event = OutboxEvent.objects.get(key=f"delete_{model.kind}")
         assert event.payload[f"{model.kind}_id"] == str(document.id)
 
@@ -40,7 +41,7 @@ def test_a_hard_delete_emits_the_documents_delete_events_and_drops_their_cache(
     user = UserFactory()
     with django_capture_on_commit_callbacks(execute=True):
         resume, requirements = documents_of(user)
-    assert cache.get(document_cache_key(Resume, resume.id)) is not None
+    assert cache.get(DOCUMENT_CACHES[Resume].key(resume.id)) is not None
     with django_capture_on_commit_callbacks(execute=True):
         account_services.user_hard_delete(user_id=user.id)
     assert_gone_with_events(resume, requirements)

@@ -276,7 +276,7 @@ def test_a_fill_that_read_the_database_before_a_change_cannot_hide_it(auth_clien
     old = llm_cache.llm_settings_saved_from_db(user_id=user.id)  # a reader, before the change commits
     auth_client.put(SETTINGS, FULL, format="json")
 
-    cache.add(llm_cache._key(user.id), {"saved": old})  # its late fill: `add`, so it loses
+    cache.add(llm_cache.LLM_SETTINGS.key(user.id), {"saved": old})  # its late fill: `add`, so it loses
 
     assert auth_client.get(SETTINGS).json() == {**FULL, "stale": []}
 
@@ -294,17 +294,17 @@ def test_a_cache_outage_is_a_miss_answered_by_the_database(auth_client):
 
 def test_a_change_whose_cache_write_failed_is_never_read_stale_afterwards(auth_client, user):
     auth_client.get(SETTINGS)  # the cache holds the defaults
-    key = llm_cache._key(user.id)
+    key = llm_cache.LLM_SETTINGS.key(user.id)
     assert cache.get(key) == {"saved": {}}
 
     with override_settings(CACHES=CACHE_DOWN):  # the after-commit write fails...
         assert auth_client.put(SETTINGS, FULL, format="json").status_code == 200
-    assert llm_cache.pending_writes() == 1
+    assert len(llm_cache.LLM_SETTINGS.pending) == 1
     assert cache.get(key) == {"saved": {}}  # ...and the old entry survived the outage
 
     # The first read once the cache answers writes the change again before answering.
     assert auth_client.get(SETTINGS).json() == {**FULL, "stale": []}
-    assert llm_cache.pending_writes() == 0
+    assert len(llm_cache.LLM_SETTINGS.pending) == 0
     assert cache.get(key)["saved"]["agent"]["model"] == "claude-sonnet-4-5"
 
 

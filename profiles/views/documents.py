@@ -22,7 +22,7 @@ from core.errors import NotFound
 from core.http import UUID_PATTERN
 
 from ..models import Processing, Requirements, Resume
-from ..selectors.documents import document_get, documents_of, processings_of
+from ..selectors.documents import DocumentModel, document_get, documents_of, processings_of
 from ..serializers.documents import (
     DocumentCreateSerializer,
     DocumentSerializer,
@@ -31,7 +31,6 @@ from ..serializers.documents import (
 )
 from ..services import documents as document_services
 from ..services import processings as processing_services
-from ..services.documents import DocumentModel
 from ..throttles import UploadUserThrottle
 from ..uploads import prepare_upload
 
