@@ -124,6 +124,11 @@ class User(AbstractBaseUser, PermissionsMixin):
         help_text="The owner deleted the account (they may restore it within ACCOUNT_RESTORE_DAYS); "
         "an administrator's deletion is theirs to undo only.",
     )
+    email_verified = models.BooleanField(
+        default=False, help_text="The owner of the address used a link mailed to it (or a reset link)."
+    )
+    # An email change waits here until a link mailed to the new address is used.
+    email_pending = models.EmailField(max_length=254, blank=True)
 
     objects = UserManager()
 
@@ -311,3 +316,65 @@ class RoleRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} → {self.role} ({self.status})"
+
+
+class TOTPDevice(models.Model):
+    """A user's TOTP authenticator (RFC 6238), pending until a first code confirms it.
+
+    `secret` is a Fernet token of the base32 secret (`FIELD_ENCRYPTION_KEYS`), never the secret.
+    `last_used_step` is the time step of the last accepted code: claimed with a conditional UPDATE,
+    so a code works once whichever worker sees it.
+    """
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, primary_key=True, related_name="totp_device")
+    secret = models.TextField(editable=False)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    last_used_step = models.BigIntegerField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"TOTP of {self.user_id} ({'on' if self.confirmed_at else 'pending'})"
+
+
+class RecoveryCode(models.Model):
+    """One single-use recovery code, stored only as a keyed hash (HMAC-SHA256)."""
+
+    id = models.BigAutoField(primary_key=True)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="recovery_codes")
+    code_hash = models.CharField(max_length=64, editable=False)
+    used_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "code_hash"], name="recovery_code_unique_per_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"recovery code of {self.user_id} ({'used' if self.used_at else 'unused'})"
+
+
+class MFAChallenge(models.Model):
+    """A login that passed its first factor and waits for the second: what an `mfa_token` names.
+
+    Only the token's hash is stored. Single use (`used_at`, claimed with a conditional UPDATE),
+    bound to one account, expiring at `expires_at`; `failures` wrong codes spend it.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    amr = models.JSONField(default=list, help_text="The first factor(s): pwd, or a provider's name.")
+    purpose = models.CharField(max_length=16, default="login")
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    failures = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["expires_at"])]
+
+    def __str__(self) -> str:
+        return f"MFA challenge of {self.user_id}"
