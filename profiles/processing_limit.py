@@ -23,6 +23,7 @@ from django.conf import settings
 from django.core.cache import cache, caches
 
 from core.errors import RateLimited, Unavailable
+from core.ids import Id
 
 logger = logging.getLogger(__name__)
 
@@ -54,11 +55,11 @@ class Verdict:
     retry_after: int  # seconds, when refused
 
 
-def counter_key(user_id: Any) -> str:
+def counter_key(user_id: Id) -> str:
     return f"start_processing:{user_id}"
 
 
-def block_key(user_id: Any) -> str:
+def block_key(user_id: Id) -> str:
     return f"start_processing_bloc:{user_id}"
 
 
@@ -71,7 +72,7 @@ def _is_redis() -> bool:
     return isinstance(caches["default"], RedisCache)
 
 
-def _redis_hit(user_id: Any) -> Verdict:
+def _redis_hit(user_id: Id) -> Verdict:
     global _script
     from django_redis import get_redis_connection
 
@@ -87,7 +88,7 @@ def _redis_hit(user_id: Any) -> Verdict:
     return Verdict(bool(allowed), 0 if allowed else int(value))
 
 
-def _local_hit(user_id: Any) -> Verdict:
+def _local_hit(user_id: Id) -> Verdict:
     # The block's value is when it ends, since the in-process cache tells no TTL.
     now = time.time()
     with _local_lock:
@@ -108,7 +109,7 @@ def _local_hit(user_id: Any) -> Verdict:
         return Verdict(True, 0)
 
 
-def processing_start_hit(*, user_id: Any) -> None:
+def processing_start_hit(*, user_id: Id) -> None:
     """Count one processing start; raises 429 (with Retry-After) over the limit, 503 on a cache failure."""
     try:
         verdict = _redis_hit(user_id) if _is_redis() else _local_hit(user_id)

@@ -15,6 +15,7 @@ from django.db.models import QuerySet
 
 from accounts.shapes import api_time
 from core.errors import NotFound
+from core.ids import Id
 from core.read_through import ReadThrough
 
 from ..models import Document, Processing, Requirements, Resume
@@ -60,11 +61,11 @@ DOCUMENT_CACHES: dict[DocumentModel, ReadThrough[dict[str, Any]]] = {
 }
 
 
-def documents_of(*, model: DocumentModel, user_id: Any) -> QuerySet[Any]:
+def documents_of(*, model: DocumentModel, user_id: Id) -> QuerySet[Any]:
     return model.objects.filter(user_id=user_id).order_by("-created_at")
 
 
-def document_get(*, model: DocumentModel, user_id: Any, document_id: Any) -> dict[str, Any]:
+def document_get(*, model: DocumentModel, user_id: Id, document_id: Id) -> dict[str, Any]:
     """One of the caller's documents in its API shape, read through the cache; `NotFound` if not theirs."""
     data = DOCUMENT_CACHES[model].get(document_id, owner=user_id)
     if data is None:
@@ -72,5 +73,5 @@ def document_get(*, model: DocumentModel, user_id: Any, document_id: Any) -> dic
     return data
 
 
-def processings_of(*, user_id: Any) -> QuerySet[Processing]:
+def processings_of(*, user_id: Id) -> QuerySet[Processing]:
     return Processing.objects.filter(user_id=user_id).order_by("-created_at")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from accounts.shapes import api_time
+from core.ids import Id
 
 from ..models import Document, Processing, Requirements, Resume
 
@@ -30,7 +31,7 @@ def _document(document: Document) -> dict[str, Any]:
     }
 
 
-def documents_export(*, user_id: Any) -> dict[str, Any]:
+def documents_export(*, user_id: Id) -> dict[str, Any]:
     resumes = Resume.objects.filter(user_id=user_id).order_by("-created_at")
     requirements = Requirements.objects.filter(user_id=user_id).order_by("-created_at")
     processings = Processing.objects.filter(user_id=user_id).order_by("-created_at")

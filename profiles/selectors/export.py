@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from accounts.shapes import api_time
+from core.ids import Id
 
 from ..models import ChatSession, LLMSetting, QuizResult
 
 
-def profile_data_export(*, user_id: Any) -> dict[str, Any]:
+def profile_data_export(*, user_id: Id) -> dict[str, Any]:
     """The saved LLM settings, every chat session and every quiz result, as stored."""
     return {
         "llm_settings": [

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.ids import Id
 from core.read_through import ReadThrough
 
 from ..llm_catalog import PURPOSES, Catalog, catalog
@@ -24,7 +25,7 @@ Saved = dict[str, dict[str, Any]]  # purpose -> {provider, model, temperature, m
 _FIELDS = ("purpose", "provider", "model", "temperature", "max_tokens")
 
 
-def llm_settings_saved_from_db(*, user_id: Any) -> Saved:
+def llm_settings_saved_from_db(*, user_id: Id) -> Saved:
     """The user's saved rows, one query."""
     return {
         row["purpose"]: {field: row[field] for field in _FIELDS[1:]}
@@ -40,7 +41,7 @@ LLM_SETTINGS: ReadThrough[dict[str, Saved]] = ReadThrough(
 )
 
 
-def llm_settings_saved(*, user_id: Any) -> Saved:
+def llm_settings_saved(*, user_id: Id) -> Saved:
     """The saved rows: from the cache when warm (no query), else from the database."""
     entry = LLM_SETTINGS.get(user_id)
     return entry["saved"] if entry is not None else {}
@@ -71,6 +72,6 @@ def llm_settings_effective_from(saved: Saved, current: Catalog) -> dict[str, Any
     return answer
 
 
-def llm_settings_effective(*, user_id: Any) -> dict[str, Any]:
+def llm_settings_effective(*, user_id: Id) -> dict[str, Any]:
     """`GET /profile/llm-settings`: no SQL query when the cache is warm."""
     return llm_settings_effective_from(llm_settings_saved(user_id=user_id), catalog())

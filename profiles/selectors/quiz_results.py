@@ -7,13 +7,15 @@ from typing import Any
 from django.db.models import Avg, Count, F, FloatField, Max, OuterRef, Subquery
 from django.db.models.expressions import ExpressionWrapper
 
+from core.ids import Id
+
 from ..models import QuizResult
 
 #: A result's percent, computed by the database (never stored).
 PERCENT = ExpressionWrapper(F("score") * 100.0 / F("max_score"), output_field=FloatField())
 
 
-def quiz_stats(*, user_id: Any) -> list[dict[str, Any]]:
+def quiz_stats(*, user_id: Id) -> list[dict[str, Any]]:
     """Per topic: attempts, best and average percent, the last attempt. One SQL query."""
     last = (
         QuizResult.objects.filter(user_id=user_id, topic=OuterRef("topic"))

@@ -12,13 +12,14 @@ from django.db.models import Case, Value, When
 from django.utils import timezone
 
 from core.errors import NotFound
+from core.ids import Id
 
 from ..models import ChatSession
 from .owner_lock import owner_lock
 
 
 def chat_session_create(
-    *, user_id: Any, external_id: str, title: str = "", metadata: dict[str, Any] | None = None
+    *, user_id: Id, external_id: str, title: str = "", metadata: dict[str, Any] | None = None
 ) -> ChatSession:
     """Record a session of the agent; beyond the limit, delete the least recently active.
 
@@ -55,8 +56,8 @@ def chat_session_create(
 
 def chat_session_update(
     *,
-    user_id: Any,
-    session_id: Any,
+    user_id: Id,
+    session_id: Id,
     title: str | None = None,
     metadata: dict[str, Any] | None = None,
     touch: bool = False,
@@ -85,7 +86,7 @@ def chat_session_update(
     return ChatSession.objects.get(id=session_id)
 
 
-def chat_session_delete(*, user_id: Any, session_id: Any) -> None:
+def chat_session_delete(*, user_id: Id, session_id: Id) -> None:
     deleted, _ = ChatSession.objects.filter(user_id=user_id, id=session_id).delete()
     if not deleted:
         raise NotFound("No such chat session.")

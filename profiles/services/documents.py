@@ -16,6 +16,8 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
+from accounts.models import User
+from core.ids import Id
 from notifications.services import event_emit
 
 from ..models import Document, Processing, Requirements, Resume, Source
@@ -32,7 +34,7 @@ def _title_from(name: str) -> str:
 def document_create(
     *,
     model: DocumentModel,
-    user_id: Any,
+    user_id: Id,
     title: str = "",
     text: str | None = None,
     upload: UploadedFile | None = None,
@@ -80,7 +82,7 @@ def document_create(
 
 
 @transaction.atomic
-def document_delete(*, model: DocumentModel, user_id: Any, document_id: Any) -> list[str]:
+def document_delete(*, model: DocumentModel, user_id: Id, document_id: Id) -> list[str]:
     """Delete a caller's document and its processings, in one transaction; their ids are emitted.
 
     Returns the ids of the processings that went with it.
@@ -124,7 +126,7 @@ def document_file_delete(sender: Any, instance: Document, **kwargs: Any) -> None
     transaction.on_commit(lambda: _delete_file(storage, name))
 
 
-def user_documents_delete(sender: Any, instance: Any, **kwargs: Any) -> None:
+def user_documents_delete(sender: Any, instance: User, **kwargs: Any) -> None:
     """`pre_delete` of a user (an account purged, a hard delete): each of its documents goes through
     `document_delete` first, with the event and the cache drop the API's delete has.
 

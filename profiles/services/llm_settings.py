@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from core.ids import Id
 from notifications.services import event_emit
 
 from ..llm_catalog import PURPOSES, catalog
@@ -40,7 +41,7 @@ def _check(purpose: str, values: dict[str, Any], errors: dict[str, list[str]]) -
 
 
 def llm_settings_update(
-    *, user_id: Any, changes: dict[str, dict[str, Any]], replace: bool = False
+    *, user_id: Id, changes: dict[str, dict[str, Any]], replace: bool = False
 ) -> dict[str, Any]:
     """Save settings for the purposes in `changes`; answer the effective settings.
 

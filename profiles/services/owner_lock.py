@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db.models import F
 
 from accounts.models import User
+from core.ids import Id
 
 
-def owner_lock(*, user_id: Any) -> None:
+def owner_lock(*, user_id: Id) -> None:
     """Serialize this user's changes until the current transaction ends. Call it first in the transaction.
 
     It is a write that changes nothing (the user row set to itself): on

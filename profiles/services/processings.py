@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.errors import NotFound
+from core.ids import Id
 from notifications.consumer import InvalidMessage, shown
 from notifications.models import Kind
 from notifications.services import event_emit, notify
@@ -33,12 +34,12 @@ logger = logging.getLogger(__name__)
 RESULT_STATUSES = frozenset({ProcessingStatus.DONE.value, ProcessingStatus.FAILED.value})
 
 
-def document_text(*, model: DocumentModel, user_id: Any, document_id: Any) -> str:
+def document_text(*, model: DocumentModel, user_id: Id, document_id: Id) -> str:
     """A caller's document text, through the cache (`document_get`: another user's is not found)."""
     return str(document_get(model=model, user_id=user_id, document_id=document_id)["text"])
 
 
-def processing_start(*, user_id: Any, resume_id: Any, requirements_id: Any) -> Processing:
+def processing_start(*, user_id: Id, resume_id: Id, requirements_id: Id) -> Processing:
     """Queue a processing and emit `new_request`; 429 over the limit, 404 for a document not the caller's."""
     # Counted first, as the seed does: probing for documents spends starts too.
     processing_start_hit(user_id=user_id)
@@ -70,7 +71,7 @@ def processing_start(*, user_id: Any, resume_id: Any, requirements_id: Any) -> P
 
 
 @transaction.atomic
-def processing_delete(*, user_id: Any, processing_id: Any) -> None:
+def processing_delete(*, user_id: Id, processing_id: Id) -> None:
     deleted, _ = Processing.objects.filter(id=processing_id, user_id=user_id).delete()
     if not deleted:
         raise NotFound("Processing not found.")

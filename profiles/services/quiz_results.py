@@ -9,13 +9,14 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from core.errors import NotFound
+from core.ids import Id
 
 from ..models import QuizResult
 
 
 def quiz_result_create(
     *,
-    user_id: Any,
+    user_id: Id,
     quiz_id: str,
     topic: str,
     score: float,
@@ -48,7 +49,7 @@ def quiz_result_create(
     )
 
 
-def quiz_result_delete(*, user_id: Any, result_id: Any) -> None:
+def quiz_result_delete(*, user_id: Id, result_id: Id) -> None:
     deleted, _ = QuizResult.objects.filter(user_id=user_id, id=result_id).delete()
     if not deleted:
         raise NotFound("No such quiz result.")
