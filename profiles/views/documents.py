@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from django.http import FileResponse
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import mixins, status, viewsets
+from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
@@ -19,7 +19,7 @@ from rest_framework.response import Response
 
 from accounts.authentication import principal
 from core.errors import NotFound
-from core.http import UUID_PATTERN
+from core.ids import Id
 
 from ..models import Processing, Requirements, Resume
 from ..selectors.documents import DocumentModel, document_get, documents_of, processings_of
@@ -33,23 +33,15 @@ from ..services import documents as document_services
 from ..services import processings as processing_services
 from ..throttles import UploadUserThrottle
 from ..uploads import prepare_upload
+from .owned import CallerOwnedViewSet
 
 
-class _DocumentViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.DestroyModelMixin,
-    viewsets.GenericViewSet,
-):
+class _DocumentViewSet(CallerOwnedViewSet):
     model: DocumentModel
     serializer_class = DocumentSerializer
-    lookup_value_regex = UUID_PATTERN
 
-    def get_queryset(self) -> QuerySet[Any]:
-        if getattr(self, "swagger_fake_view", False):
-            return self.model.objects.none()
-        return documents_of(model=self.model, user_id=principal(self.request).id)
+    def owned(self, user_id: Id) -> QuerySet[Any]:
+        return documents_of(model=self.model, user_id=user_id)
 
     def get_parsers(self) -> list[Any]:
         # The API's own parsers (JSON with its limits), and multipart for the files.
@@ -137,32 +129,24 @@ class ProcessingFilter(filters.FilterSet):
         fields = ["requirements_id"]
 
 
-class ProcessingViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.DestroyModelMixin,
-    viewsets.GenericViewSet,
-):
+class ProcessingViewSet(CallerOwnedViewSet):
     """The caller's processings, newest first; `?requirements_id=` for one requirements'."""
 
+    model = Processing
     serializer_class = ProcessingSerializer
     filterset_class = ProcessingFilter
-    lookup_value_regex = UUID_PATTERN
 
-    def get_queryset(self) -> QuerySet[Processing]:
-        if getattr(self, "swagger_fake_view", False):
-            return Processing.objects.none()
-        return processings_of(user_id=principal(self.request).id)
+    def owned(self, user_id: Id) -> QuerySet[Processing]:
+        return processings_of(user_id=user_id)
 
     @extend_schema(request=ProcessingCreateSerializer, responses={202: ProcessingSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        serializer = ProcessingCreateSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        processing = processing_services.processing_start(
-            user_id=principal(request).id, **serializer.validated_data
+        return self.create_through(
+            request,
+            processing_services.processing_start,
+            body=ProcessingCreateSerializer,
+            status_code=status.HTTP_202_ACCEPTED,
         )
-        return Response(ProcessingSerializer(processing).data, status=status.HTTP_202_ACCEPTED)
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         processing_services.processing_delete(user_id=principal(request).id, processing_id=kwargs["pk"])

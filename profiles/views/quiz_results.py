@@ -2,23 +2,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, status, viewsets
+from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.authentication import principal
-from core.http import UUID_PATTERN
 from core.pagination import PageSizeCursorPagination
 
 from ..models import QuizResult
 from ..selectors.quiz_results import quiz_stats
 from ..serializers.quiz_results import QuizResultCreateSerializer, QuizResultSerializer, QuizStatsSerializer
 from ..services.quiz_results import quiz_result_create, quiz_result_delete
+from .owned import CallerOwnedViewSet
 
 
 class ByCompletion(PageSizeCursorPagination):
@@ -33,31 +32,17 @@ class QuizResultFilter(filters.FilterSet):
         fields = ["topic"]
 
 
-class QuizResultViewSet(
-    mixins.ListModelMixin,
-    mixins.CreateModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.DestroyModelMixin,
-    viewsets.GenericViewSet,
-):
+class QuizResultViewSet(CallerOwnedViewSet):
     """The caller's quiz results, latest first; `?topic=` for one topic."""
 
+    model = QuizResult
     serializer_class = QuizResultSerializer
     pagination_class: type[CursorPagination] = ByCompletion
     filterset_class = QuizResultFilter
-    lookup_value_regex = UUID_PATTERN
-
-    def get_queryset(self) -> QuerySet[QuizResult]:
-        if getattr(self, "swagger_fake_view", False):
-            return QuizResult.objects.none()
-        return QuizResult.objects.filter(user_id=principal(self.request).id)
 
     @extend_schema(request=QuizResultCreateSerializer, responses={201: QuizResultSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        data = QuizResultCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        result = quiz_result_create(user_id=principal(request).id, **data.validated_data)
-        return Response(QuizResultSerializer(result).data, status=status.HTTP_201_CREATED)
+        return self.create_through(request, quiz_result_create, body=QuizResultCreateSerializer)
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         quiz_result_delete(user_id=principal(request).id, result_id=kwargs["pk"])
