@@ -16,6 +16,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +30,8 @@ from core.ids import Id
 logger = logging.getLogger(__name__)
 
 WINDOW_SECONDS = 60
+#: The Retry-After of a refusal because a limit's cache failed.
+CACHE_DOWN_RETRY_AFTER = 5
 
 # KEYS: counter, block. ARGV: limit, window, block seconds.
 # Returns {1, count} for an accepted start, {0, seconds to wait} for a refusal.
@@ -109,17 +113,27 @@ def _local_hit(user_id: Id) -> Verdict:
         return Verdict(True, 0)
 
 
+@contextmanager
+def cache_failure_refuses(log: logging.Logger, warning: str, detail: str, code: str) -> Iterator[None]:
+    """A limit whose cache fails refuses (503, `Unavailable` with `detail` and `code`), logging
+    `warning`: a limit that is "all clear" while Redis is down is what a flood would wait for.
+    This one and the upload throttle (`profiles.throttles`) fail closed alike."""
+    try:
+        yield
+    except Exception:
+        log.warning(warning, exc_info=True)
+        raise Unavailable(detail, code=code, retry_after=CACHE_DOWN_RETRY_AFTER) from None
+
+
 def processing_start_hit(*, user_id: Id) -> None:
     """Count one processing start; raises 429 (with Retry-After) over the limit, 503 on a cache failure."""
-    try:
+    with cache_failure_refuses(
+        logger,
+        "processing rate limit: the cache failed; refusing the start",
+        "Processing cannot be started right now; try again shortly.",
+        "rate_limit_unavailable",
+    ):
         verdict = _redis_hit(user_id) if _is_redis() else _local_hit(user_id)
-    except Exception:
-        logger.warning("processing rate limit: the cache failed; refusing the start", exc_info=True)
-        raise Unavailable(
-            "Processing cannot be started right now; try again shortly.",
-            code="rate_limit_unavailable",
-            retry_after=5,
-        ) from None
     if not verdict.allowed:
         raise RateLimited(
             f"Too many processing starts: at most {settings.PROCESSING_RATE_LIMIT} a minute. "

@@ -14,7 +14,8 @@ from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 
 from accounts.authentication import principal
-from core.errors import Unavailable
+
+from .processing_limit import cache_failure_refuses
 
 logger = logging.getLogger(__name__)
 
@@ -40,12 +41,10 @@ class UploadUserThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": principal(request).id}
 
     def allow_request(self, request: Request, view: Any) -> bool:
-        try:
+        with cache_failure_refuses(
+            logger,
+            "upload throttle: the cache failed; refusing the upload",
+            "Uploads cannot be accepted right now; try again shortly.",
+            "throttle_unavailable",
+        ):
             return bool(super().allow_request(request, view))
-        except Exception:
-            logger.warning("upload throttle: the cache failed; refusing the upload", exc_info=True)
-            raise Unavailable(
-                "Uploads cannot be accepted right now; try again shortly.",
-                code="throttle_unavailable",
-                retry_after=5,
-            ) from None
