@@ -1,8 +1,10 @@
 """Access and refresh tokens, made with SimpleJWT's token classes.
 
-Access tokens carry `sub`, `sid`, `roles`, `exp`, `iat`, `jti`. With a private
-key configured they are RS256 with a `kid` header that names the JWKS entry
-(`/.well-known/jwks.json`); otherwise HS256 with `SECRET_KEY`.
+Access tokens carry `sub`, `sid`, `roles`, `exp`, `iat`, `jti`, and the claims an
+OIDC resource server checks: `iss` (`JWT_ISSUER`), `aud` (`JWT_AUDIENCE`),
+`auth_time` and `amr`. With a private key configured they are RS256 with a
+`kid` header that names the JWKS entry (`/.well-known/jwks.json`); otherwise
+HS256 with `SECRET_KEY`.
 
 Written here rather than configured because SimpleJWT's backend puts no `kid`
 in the header and publishes no JWKS.
@@ -21,6 +23,7 @@ import hashlib
 import json
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -122,7 +125,9 @@ class ServiceTokenBackend(TokenBackend):
                 token,
                 self._key_for(token),
                 algorithms=[self.algorithm],
-                options={"verify_signature": verify, "require": ["exp", "iat", "jti"]},
+                # `aud` is checked by the token classes (`_IssuedHere`): which audience is right
+                # depends on the token's type, and a token from before the claim has none.
+                options={"verify_signature": verify, "verify_aud": False, "require": ["exp", "iat", "jti"]},
             )
         except jwt.InvalidTokenError as exc:
             from rest_framework_simplejwt.exceptions import TokenBackendError
@@ -158,15 +163,64 @@ class _BoundedLifetime:
             raise TokenError("Token lifetime exceeds what this service issues")
 
 
-class SessionAccessToken(_BackendMixin, _BoundedLifetime, AccessToken):
-    """An access token bound to a session (`sid`)."""
+#: RFC 8176 authentication method references (`amr`). A password login is `pwd`; a social
+#: login is the provider's name (`yandex`, `telegram`), which RFC 8176 leaves to each issuer.
+#: Multi-factor authentication adds `otp` and `mfa` to the password's: `amr` is a list, and
+#: whatever opens a session names every method it checked (`session_open(amr=...)`).
+AMR_PASSWORD = "pwd"  # noqa: S105 (an RFC 8176 method name, not a secret)
+AMR_OTP = "otp"
+AMR_MFA = "mfa"
+
+
+def _audiences(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+class _IssuedHere:
+    """A token whose `iss` is not `JWT_ISSUER`, or whose `aud` does not name this token's audience,
+    is refused: it was made for another service, or by another issuer sharing a key.
+
+    A token with neither claim was issued before they existed; it is accepted until it expires
+    (access tokens within `ACCESS_TOKEN_EXPIRE_MINUTES`, refresh tokens within
+    `REFRESH_TOKEN_EXPIRE_DAYS`, and a refresh hands out tokens that have both), so a deploy logs
+    nobody out. Only the holder of the signing key can make such a token, and that holder could
+    make one with the right claims just as well: accepting the old shape gives nobody more. The
+    branch can go once `REFRESH_TOKEN_EXPIRE_DAYS` have passed since the release that added them.
+    A token with one claim and not the other is no token of this service's, old or new: refused.
+    """
+
+    payload: dict[str, Any]
+
+    def expected_audience(self) -> str:
+        raise NotImplementedError
+
+    def verify(self) -> None:
+        super().verify()  # type: ignore[misc]
+        if "iss" not in self.payload and "aud" not in self.payload:
+            return
+        if self.payload.get("iss") != settings.JWT_ISSUER:
+            raise TokenError("Token was issued by another issuer")
+        if self.expected_audience() not in _audiences(self.payload.get("aud")):
+            raise TokenError("Token was issued for another audience")
+
+
+class SessionAccessToken(_BackendMixin, _IssuedHere, _BoundedLifetime, AccessToken):
+    """An access token bound to a session (`sid`), for the services of the platform (`aud`)."""
 
     def max_lifetime_seconds(self) -> int:
         return int(settings.ACCESS_TOKEN_EXPIRE_MINUTES) * 60
 
+    def expected_audience(self) -> str:
+        return str(settings.JWT_AUDIENCE)
 
-class SessionRefreshToken(_BackendMixin, _BoundedLifetime, Token):
-    """A refresh token: single use, bound to a session, never stored raw."""
+
+class SessionRefreshToken(_BackendMixin, _IssuedHere, _BoundedLifetime, Token):
+    """A refresh token: single use, bound to a session, never stored raw.
+
+    Its audience is the issuer itself, as Keycloak's refresh tokens are: only this service takes
+    it, and a resource server that checks `aud` (the platform's) refuses it as an access token,
+    though the JWKS verifies its signature.
+    """
 
     token_type = "refresh"  # noqa: S105  (a claim value, not a secret)
     lifetime = timedelta(days=settings.REFRESH_TOKEN_EXPIRE_DAYS)
@@ -174,14 +228,21 @@ class SessionRefreshToken(_BackendMixin, _BoundedLifetime, Token):
     def max_lifetime_seconds(self) -> int:
         return int(settings.REFRESH_TOKEN_EXPIRE_DAYS) * 86400
 
+    def expected_audience(self) -> str:
+        return str(settings.JWT_ISSUER)
+
 
 @dataclass(frozen=True, slots=True)
 class AccessClaims:
-    """What a verified access token says about its bearer."""
+    """What a verified access token says about its bearer.
+
+    `amr`: how the session was opened (empty for a token issued before the claim existed).
+    """
 
     user_id: str
     session_id: str
     exp: int
+    amr: tuple[str, ...] = ()
 
 
 #: At most this many verified tokens per process (~0.5 KB each): a flood of
@@ -218,7 +279,13 @@ def access_claims(raw: str) -> AccessClaims:
     token = SessionAccessToken(raw)  # type: ignore[arg-type]  # signature, exp, token type, jti
     if "sid" not in token or "sub" not in token:
         raise TokenError("Token has no session")
-    claims = AccessClaims(str(token["sub"]), str(token["sid"]), int(token["exp"]))
+    amr = token.get("amr")
+    claims = AccessClaims(
+        str(token["sub"]),
+        str(token["sid"]),
+        int(token["exp"]),
+        tuple(str(method) for method in amr) if isinstance(amr, list) else (),
+    )
     with _verified_lock:
         if len(_verified) >= VERIFIED_TOKENS_MAX:
             del _verified[next(iter(_verified))]  # the oldest entry (dicts keep insertion order)
@@ -238,7 +305,14 @@ def forget_verified_tokens() -> None:
 @receiver(setting_changed)
 def _keys_changed(*, setting: str, **kwargs: Any) -> None:
     """Tests swap keys with `override_settings`; production changes them by restarting."""
-    if setting in {"SECRET_KEY", "JWT_PRIVATE_KEY", "JWT_PREVIOUS_PUBLIC_KEY", "SIMPLE_JWT"}:
+    if setting in {
+        "SECRET_KEY",
+        "JWT_PRIVATE_KEY",
+        "JWT_PREVIOUS_PUBLIC_KEY",
+        "SIMPLE_JWT",
+        "JWT_ISSUER",
+        "JWT_AUDIENCE",
+    }:
         signing_material.cache_clear()
         token_backend.cache_clear()
         forget_verified_tokens()
@@ -255,21 +329,30 @@ def make_token_pair(
     roles: list[str],
     session_expires_at: datetime,
     auth_time: datetime | None = None,
+    amr: Sequence[str] | None = None,
 ) -> tuple[str, str, int]:
     """(access, refresh, access lifetime in seconds); neither outlives the session.
 
     `auth_time` (OIDC): when the session was opened, which a refresh does not change; services
-    that want a recent login compare it to now.
+    that want a recent login compare it to now. `amr` (RFC 8176): how it was opened; the refresh
+    token carries it too, so that every pair of the session says the same (None: unknown, for a
+    session whose refresh token predates the claim, and then neither token has it).
     """
     access = SessionAccessToken()
+    access["iss"] = settings.JWT_ISSUER
+    access["aud"] = settings.JWT_AUDIENCE
     access["sub"] = user_id
     access["sid"] = session_id
     access["roles"] = roles
     if auth_time is not None:
         access["auth_time"] = datetime_to_epoch(auth_time)
     refresh = SessionRefreshToken()
+    refresh["iss"] = settings.JWT_ISSUER
+    refresh["aud"] = settings.JWT_ISSUER
     refresh["sub"] = user_id
     refresh["sid"] = session_id
+    if amr is not None:
+        access["amr"], refresh["amr"] = list(amr), list(amr)
     session_end = datetime_to_epoch(session_expires_at)
     for token in (access, refresh):
         if token["exp"] > session_end:

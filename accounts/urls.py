@@ -28,6 +28,7 @@ urlpatterns = [
     endpoint("auth/refresh", views.RefreshView.as_view(), "refresh"),
     endpoint("auth/logout", views.LogoutView.as_view(), "logout"),
     endpoint("auth/logout-all", views.LogoutAllView.as_view(), "logout-all"),
+    endpoint("auth/revoke", views.RevokeView.as_view(), "revoke"),
     # The hottest reads: DRF's answer without DRF's request cycle (accounts/lean.py).
     endpoint("auth/verify", lean.verify_view, "verify"),
     endpoint("users/me", lean.me_view, "me"),

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -25,11 +25,13 @@ from core import parsers
 from core.http import UUID_PATTERN, client_ip, user_agent
 from core.ids import Id
 from core.permissions import IsAdmin
+from core.public_documents import public_document
 from core.serializers import Current
 
 from . import selectors, services
 from .authentication import principal
 from .models import AuthSession, RoleRequest, User
+from .oidc import RevocationSerializer, discovery_document
 from .serializers import (
     AdminUserCreateSerializer,
     AdminUserSerializer,
@@ -54,6 +56,7 @@ from .serializers import (
     VerifiedSerializer,
     VerifySerializer,
 )
+from .services.token_revocation import token_revoke
 from .throttles import LoginAddressThrottle, PasswordResetAddressThrottle, RegisterAddressThrottle
 from .tokens import jwks
 
@@ -173,6 +176,22 @@ class VerifyView(PublicAPIView):
         return Response(VerifiedSerializer(services.access_token_verify(token=data["token"])).data)
 
 
+class RevokeView(PublicAPIView):
+    """RFC 7009 token revocation: end the session of an access or refresh token.
+
+    For a client that has no live access token left to log out with. The answer is 200 whether
+    or not the token was valid (RFC 7009, 2.2), so it tells nothing about a token.
+    """
+
+    parser_classes = [parsers.FormParser, parsers.JSONParser]
+
+    @extend_schema(request=RevocationSerializer, responses={200: None})
+    def post(self, request: Request) -> Response:
+        data = _valid(RevocationSerializer, request)
+        token_revoke(token=data["token"])
+        return Response(status=status.HTTP_200_OK)
+
+
 class LogoutView(APIView):
     """End the session the access token belongs to; its tokens are refused from now on."""
 
@@ -232,7 +251,7 @@ class UserViewSet(
 
     permission_classes = [IsAdmin]
     lookup_value_regex = UUID_PATTERN
-    queryset = User.objects.prefetch_related("groups")
+    queryset = User.objects.select_related("totp_device").prefetch_related("groups")
     filter_backends = [filters.DjangoFilterBackend, SearchFilter, OrderingFilter]
     filterset_class = UserFilter
     search_fields = ["username", "email", "full_name"]
@@ -387,8 +406,11 @@ class RoleRequestViewSet(
         return Response(self._shape(decided.id))
 
 
-def jwks_view(request: HttpRequest) -> JsonResponse:
-    """`/.well-known/jwks.json`: the public keys that verify access tokens."""
-    response = JsonResponse(jwks())
-    response["Cache-Control"] = "public, max-age=300"
-    return response
+def jwks_view(request: HttpRequest) -> HttpResponse:
+    """`/.well-known/jwks.json`: the public keys that verify access tokens (cacheable, any origin)."""
+    return public_document(request, jwks())
+
+
+def openid_configuration_view(request: HttpRequest) -> HttpResponse:
+    """`/.well-known/openid-configuration`: where a resource server finds the issuer and its keys."""
+    return public_document(request, discovery_document())

@@ -69,6 +69,14 @@ OPERATIONS: dict[str, Text] = {
         "revoked, user active), with its user and session.",
         {"401": "The token is not a live access token."},
     ),
+    "POST /api/v1/auth/revoke": Text(
+        "Revoke a token (RFC 7009)",
+        "End the session of an access or refresh token, as logout does, without needing a live "
+        "access token: the OAuth2 form `token=...` (or JSON), with an optional `token_type_hint` "
+        "and `client_id`. Answers 200 with no body whether or not the token was valid, so it "
+        "reveals nothing about a token. Listed as `revocation_endpoint` in "
+        "`/.well-known/openid-configuration`.",
+    ),
     "POST /api/v1/auth/restore": Text(
         "Restore your deleted account",
         "Undo your own deletion of your account within `ACCOUNT_RESTORE_DAYS`, with its username "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -266,6 +267,37 @@ ADMIN_PASSWORD = env.str("ADMIN_PASSWORD", default="")
 JWT_PRIVATE_KEY = read_file_setting("JWT_PRIVATE_KEY_FILE")
 JWT_PREVIOUS_PUBLIC_KEY = read_file_setting("JWT_PREVIOUS_PUBLIC_KEY_FILE")
 
+
+def _issuer() -> str:
+    """`JWT_ISSUER`: the service's public base URL, the tokens' `iss` and the discovery `issuer`.
+
+    Required in production: a default would give every deployment the same issuer, and the
+    services that check `iss` could not tell this one from a test instance. An OIDC issuer is a
+    URL with no query or fragment (OpenID Connect Discovery 1.0, section 3); `http` is allowed for
+    the compose set on plain HTTP and for development.
+    """
+    issuer = env.str("JWT_ISSUER", default="")
+    if not issuer:
+        if PRODUCTION:
+            raise ImproperlyConfigured(
+                "JWT_ISSUER is required with DJANGO_ENV=production: "
+                "the service's public base URL, e.g. https://users.example.com"
+            )
+        return "http://127.0.0.1:8000"
+    parts = urlsplit(issuer)
+    if parts.scheme not in {"http", "https"} or not parts.netloc or parts.query or parts.fragment:
+        raise ImproperlyConfigured(
+            f"JWT_ISSUER must be an http(s) URL without a query or fragment, got {issuer!r}"
+        )
+    return issuer
+
+
+JWT_ISSUER = _issuer()
+# The `aud` of access tokens: one name for every service of the platform that accepts them.
+JWT_AUDIENCE = env.str("JWT_AUDIENCE", default="platform").strip()
+if not JWT_AUDIENCE:
+    raise ImproperlyConfigured("JWT_AUDIENCE must not be empty")
+
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=ACCESS_TOKEN_EXPIRE_MINUTES),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=REFRESH_TOKEN_EXPIRE_DAYS),
@@ -330,6 +362,9 @@ KAFKA_BOOTSTRAP_SERVERS = env_list("KAFKA_BOOTSTRAP_SERVERS")
 KAFKA_TOPIC_DATA = env.str("KAFKA_TOPIC_DATA", default="uploading_data")
 KAFKA_TOPIC_AI_REQUESTS = env.str("KAFKA_TOPIC_AI_REQUESTS", default="AI_handler")
 KAFKA_TOPIC_AI_RESULTS = env.str("KAFKA_TOPIC_AI_RESULTS", default="AI_handler_results")
+# The public documents answer every origin themselves (core/public_documents.py); django-cors-headers
+# would answer their preflights for CORS_ALLOWED_ORIGINS only.
+CORS_URLS_REGEX = r"^/(?!\.well-known/|api/asyncapi\.json$)"
 KAFKA_CONSUMER_GROUP = env.str("KAFKA_CONSUMER_GROUP", default="user-service")
 # Where consume_events copies a message it cannot handle (reason in a header), before committing it.
 KAFKA_TOPIC_AI_RESULTS_DLQ = env.str("KAFKA_TOPIC_AI_RESULTS_DLQ", default="AI_handler_results.dlq")

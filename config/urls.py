@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from accounts.views import jwks_view
+from accounts.views import jwks_view, openid_configuration_view
 from core import health, metrics_view
 
 from . import home
@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/v1/", include("notifications.urls")),
     path("api/v1/", include("profiles.urls")),
     path(".well-known/jwks.json", jwks_view, name="jwks"),
+    path(".well-known/openid-configuration", openid_configuration_view, name="openid-configuration"),
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),
     path("metrics", metrics_view.metrics, name="metrics"),

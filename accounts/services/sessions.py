@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -22,7 +23,7 @@ from notifications.services import notify
 
 from .. import cache as auth_cache
 from ..models import AuthSession, User
-from ..tokens import SessionRefreshToken, access_claims, hash_token, make_token_pair
+from ..tokens import AMR_PASSWORD, SessionRefreshToken, access_claims, hash_token, make_token_pair
 from .audit import AuditKind, audit_record
 from .lockout import LOGIN_FAILED as LOGIN_FAILED  # re-exported: restore answers the same 401
 from .lockout import credentials_check, lockout_check, lockout_key, lockout_record_failure, lockout_reset
@@ -63,15 +64,21 @@ def password_confirm(*, user: User, password: str, field: str) -> None:
 def session_login(*, identifier: str, password: str, ip: str | None, user_agent: str) -> TokenPair:
     """Password login: the lockout-guarded check every door shares, then a new session."""
     user = credentials_check(identifier=identifier, password=password)
-    pair = session_open(user=user, ip=ip, user_agent=user_agent)
+    pair = session_open(user=user, ip=ip, user_agent=user_agent, amr=(AMR_PASSWORD,))
     metrics.LOGINS.labels(result="succeeded").inc()
     audit_record(AuditKind.LOGIN, user_id=user.id, session_id=pair.session_id)
     return pair
 
 
 @transaction.atomic
-def session_open(*, user: User, ip: str | None, user_agent: str) -> TokenPair:
-    """Open a session and its first token pair; evict the least recently used beyond the limit."""
+def session_open(
+    *, user: User, ip: str | None, user_agent: str, amr: Sequence[str] = (AMR_PASSWORD,)
+) -> TokenPair:
+    """Open a session and its first token pair; evict the least recently used beyond the limit.
+
+    `amr` (RFC 8176): every way the user proved who they are for this session, as its tokens
+    will say: `pwd` (the default: a password), a social provider's name, and what MFA adds.
+    """
     # One login at a time per user, so two at once cannot both stay under the limit.
     User.objects.select_for_update().filter(id=user.id).values_list("id", flat=True).first()
     now = timezone.now()
@@ -89,6 +96,7 @@ def session_open(*, user: User, ip: str | None, user_agent: str) -> TokenPair:
         roles=user.roles,
         session_expires_at=session.expires_at,
         auth_time=session.created_at,
+        amr=amr,
     )
     session.refresh_token_hash = hash_token(refresh)
     known_device = AuthSession.objects.filter(user=user, user_agent=user_agent).exists()
@@ -162,17 +170,21 @@ def sessions_revoke_all(
     return count
 
 
-def _refresh_claims(raw: str) -> tuple[str, str]:
+def _refresh_claims(raw: str) -> tuple[str, str, list[str] | None]:
+    """(session id, user id, `amr`) of a valid refresh token; `amr` is None on one made before
+    the claim existed (the session's new tokens then go without it: how it was opened is unknown)."""
     try:
         token = SessionRefreshToken(raw)  # type: ignore[arg-type]
-        return str(token["sid"]), str(token["sub"])
+        amr = token.get("amr")
+        methods = [str(method) for method in amr] if isinstance(amr, list) else None
+        return str(token["sid"]), str(token["sub"]), methods
     except (TokenError, KeyError):
         raise AuthenticationFailed("Token is invalid or expired.", code="token_not_valid") from None
 
 
 def session_refresh(*, refresh: str) -> TokenPair:
     """Spend a refresh token for a new pair. A spent token again revokes the session."""
-    session_id, user_id = _refresh_claims(refresh)
+    session_id, user_id, amr = _refresh_claims(refresh)
     user = User.objects.filter(id=user_id).prefetch_related("groups").first()
     session = AuthSession.objects.filter(id=session_id, user_id=user_id).first()
     if user is None or session is None:
@@ -186,6 +198,7 @@ def session_refresh(*, refresh: str) -> TokenPair:
         roles=sorted(g.name for g in user.groups.all()),
         session_expires_at=session.expires_at,
         auth_time=session.created_at,
+        amr=amr,
     )
     now = timezone.now()
     with transaction.atomic():

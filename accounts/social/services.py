@@ -208,7 +208,8 @@ def social_finish(
         identity = user.social_user  # type: ignore[attr-defined]
         if getattr(user, "social_new_association", False):
             identity_linked(user=user, provider=provider, uid=identity.uid, new_account=user.is_new)  # type: ignore[attr-defined]
-        pair = session_open(user=user, ip=ip, user_agent=user_agent)
+        # RFC 8176 names no social login: the provider's name says how the user got in (API.md).
+        pair = session_open(user=user, ip=ip, user_agent=user_agent, amr=(provider,))
         audit_record(AuditKind.LOGIN, user_id=user.id, session_id=pair.session_id, provider=provider)
     return pair
 

@@ -52,7 +52,9 @@ def test_pyjwkclient_verifies_an_rs256_token_from_the_running_service(rs256, liv
     assert jwt.get_unverified_header(access)["alg"] == "RS256"
     client = jwt.PyJWKClient(f"{live_server.url}/.well-known/jwks.json")
     signing_key = client.get_signing_key_from_jwt(access)
-    claims = jwt.decode(access, signing_key.key, algorithms=["RS256"])
+    claims = jwt.decode(
+        access, signing_key.key, algorithms=["RS256"], audience=rs256.JWT_AUDIENCE, issuer=rs256.JWT_ISSUER
+    )
     assert claims["sub"] == str(user.id)
     assert {"sid", "roles", "exp", "iat", "jti"} <= claims.keys()
     assert len(client.get_jwk_set().keys) == 2  # the previous key stays published during a rotation

@@ -156,6 +156,7 @@ PRODUCTION = {
     "DJANGO_ENV": "production",
     "SECRET_KEY": "p7Lr2Vx9Qm4Tz8Kb1Nc6Wd3Hf5Js0Ga7Ye2Uo9Ri4Ek1Mt8Pl3Xq6Zv5Bn0Cw7Dj",
     "ALLOWED_HOSTS": "users.example.com",
+    "JWT_ISSUER": "https://users.example.com",
     "LOG_FORMAT": "json",
 }
 
