@@ -32,11 +32,29 @@ from .services.quiz_results import quiz_result_delete
 
 
 class ReadOnlyAdminMixin:
+    """Nothing added or changed by hand (a model admin's or an inline's pages alike)."""
+
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class DeletedThroughServiceAdmin(ServiceModelAdmin):
+    """The delete page and the bulk action alike delete through the API's service, one row at a
+    time (`row_delete`), the bulk action in one transaction: all the rows or none."""
+
+    def row_delete(self, obj: Any) -> None:
+        raise NotImplementedError
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        self.row_delete(obj)
+
+    @transaction.atomic
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        for obj in queryset:
+            self.row_delete(obj)
 
 
 @admin.register(LLMSetting)
@@ -51,37 +69,27 @@ class LLMSettingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(ChatSession)
-class ChatSessionAdmin(ReadOnlyAdminMixin, ServiceModelAdmin):
+class ChatSessionAdmin(ReadOnlyAdminMixin, DeletedThroughServiceAdmin):
     list_display = ["title", "external_id", "user", "last_activity_at", "created_at"]
     list_filter = [("last_activity_at", admin.DateFieldListFilter)]
     search_fields = ["user__username", "user__email", "external_id", "title"]
     list_select_related = ["user"]
     date_hierarchy = "last_activity_at"
 
-    def delete_model(self, request: HttpRequest, obj: ChatSession) -> None:
+    def row_delete(self, obj: ChatSession) -> None:
         chat_session_delete(user_id=obj.user_id, session_id=obj.pk)
-
-    @transaction.atomic
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ChatSession]) -> None:
-        for session in queryset:
-            chat_session_delete(user_id=session.user_id, session_id=session.pk)
 
 
 @admin.register(QuizResult)
-class QuizResultAdmin(ReadOnlyAdminMixin, ServiceModelAdmin):
+class QuizResultAdmin(ReadOnlyAdminMixin, DeletedThroughServiceAdmin):
     list_display = ["completed_at", "user", "topic", "quiz_id", "score", "max_score", "percent"]
     list_filter = ["topic", ("completed_at", admin.DateFieldListFilter)]
     search_fields = ["user__username", "user__email", "topic", "quiz_id"]
     list_select_related = ["user"]
     date_hierarchy = "completed_at"
 
-    def delete_model(self, request: HttpRequest, obj: QuizResult) -> None:
+    def row_delete(self, obj: QuizResult) -> None:
         quiz_result_delete(user_id=obj.user_id, result_id=obj.pk)
-
-    @transaction.atomic
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[QuizResult]) -> None:
-        for result in queryset:
-            quiz_result_delete(user_id=result.user_id, result_id=result.pk)
 
 
 class LatestOnlyFormSet(BaseInlineFormSet):
@@ -95,7 +103,7 @@ class LatestOnlyFormSet(BaseInlineFormSet):
         return self._latest
 
 
-class ProfileInline(admin.TabularInline):
+class ProfileInline(ReadOnlyAdminMixin, admin.TabularInline):
     """Shown on the user's page, read-only."""
 
     extra = 0
@@ -106,12 +114,6 @@ class ProfileInline(admin.TabularInline):
         # Nothing of these is submitted, so they take no part in the user form's POST: a
         # save of the user page needs no management form for them.
         return request.method != "POST" and super().has_view_permission(request, obj)
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -145,7 +147,7 @@ user_inlines_add(*USER_INLINES)  # on the user's page, after its sessions and id
 # --- Documents and processings ------------------------------------------------------------------
 
 
-class _DocumentAdmin(ServiceModelAdmin):
+class _DocumentAdmin(ReadOnlyAdminMixin, DeletedThroughServiceAdmin):
     """Read-only: documents are created over the API (checks, events). A delete here is the API's
     `document_delete`: the cached text dropped, `delete_resume` / `delete_requirements` emitted,
     the processings taken along (their ids in the event), the file removed after commit."""
@@ -157,19 +159,8 @@ class _DocumentAdmin(ServiceModelAdmin):
     readonly_fields = ["id", "user", "title", "text", "source", "file_name", "file_size", "created_at"]
     exclude = ["file"]
 
-    def has_add_permission(self, request: object) -> bool:
-        return False
-
-    def has_change_permission(self, request: object, obj: object = None) -> bool:
-        return False
-
-    def delete_model(self, request: HttpRequest, obj: Resume | Requirements) -> None:
+    def row_delete(self, obj: Resume | Requirements) -> None:
         document_delete(model=type(obj), user_id=obj.user_id, document_id=obj.pk)
-
-    @transaction.atomic
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
-        for document in queryset:
-            document_delete(model=type(document), user_id=document.user_id, document_id=document.pk)
 
 
 admin.site.register(Resume, _DocumentAdmin)
@@ -177,7 +168,7 @@ admin.site.register(Requirements, _DocumentAdmin)
 
 
 @admin.register(Processing)
-class ProcessingAdmin(ServiceModelAdmin):
+class ProcessingAdmin(ReadOnlyAdminMixin, DeletedThroughServiceAdmin):
     """Read-only; a delete here is the API's `processing_delete` (`delete_processing` emitted)."""
 
     list_display = ["id", "user", "status", "score", "created_at", "finished_at"]
@@ -186,16 +177,5 @@ class ProcessingAdmin(ServiceModelAdmin):
     list_select_related = ["user"]
     readonly_fields = [f.name for f in Processing._meta.fields]
 
-    def has_add_permission(self, request: object) -> bool:
-        return False
-
-    def has_change_permission(self, request: object, obj: object = None) -> bool:
-        return False
-
-    def delete_model(self, request: HttpRequest, obj: Processing) -> None:
+    def row_delete(self, obj: Processing) -> None:
         processing_delete(user_id=obj.user_id, processing_id=obj.pk)
-
-    @transaction.atomic
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Processing]) -> None:
-        for processing in queryset:
-            processing_delete(user_id=processing.user_id, processing_id=processing.pk)
