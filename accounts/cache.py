@@ -22,7 +22,7 @@ session read per live session and `SESSION_STATE_TTL` (benchmarks/README.md).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +51,8 @@ class Principal:
     id: str
     username: str
     email: str
+    email_verified: bool
+    email_pending: str
     full_name: str
     roles: tuple[str, ...]
     is_active: bool
@@ -59,6 +61,7 @@ class Principal:
     created_at: str
     updated_at: str
     deleted_at: str | None
+    mfa_enabled: bool
     session_id: str | None = None
 
     is_authenticated = True
@@ -78,6 +81,8 @@ class Principal:
             id=str(user.id),
             username=user.username,
             email=user.email,
+            email_verified=user.email_verified,
+            email_pending=user.email_pending,
             full_name=user.full_name,
             roles=tuple(roles if roles is not None else user.roles),
             is_active=user.is_active,
@@ -86,6 +91,7 @@ class Principal:
             created_at=api_time(user.created_at),
             updated_at=api_time(user.updated_at),
             deleted_at=api_time(user.deleted_at) if user.deleted_at else None,
+            mfa_enabled=user.mfa_enabled,
         )
 
     def to_cache(self) -> dict[str, Any]:
@@ -123,7 +129,7 @@ class SessionState:
 
 
 def _user_load(user_id: str) -> dict[str, Any] | None:
-    user = User.objects.filter(id=user_id).prefetch_related("groups").first()
+    user = User.objects.filter(id=user_id).select_related("totp_device").prefetch_related("groups").first()
     if user is None:
         return None
     return Principal.from_user(user, sorted(g.name for g in user.groups.all())).to_cache()
@@ -139,10 +145,23 @@ def _session_ttl(state: dict[str, Any]) -> int:
     return cache_ttl() if state["revoked"] else short_ttl()
 
 
-#: `auth:u:{user_id}`: the user as the API shows it (`Principal.to_cache`).
-USERS: ReadThrough[dict[str, Any]] = ReadThrough("auth:u", load=_user_load)
+_CACHED_USER_FIELDS = frozenset(field.name for field in fields(Principal)) - {"session_id"}
+_CACHED_SESSION_FIELDS = frozenset(field.name for field in fields(SessionState))
+
+#: `auth:u:{user_id}`: the user as the API shows it (`Principal.to_cache`). An entry with other
+#: fields (written by an older release) is reloaded, never read as a user.
+USERS: ReadThrough[dict[str, Any]] = ReadThrough(
+    "auth:u",
+    load=_user_load,
+    valid=lambda cached: isinstance(cached, dict) and cached.keys() == _CACHED_USER_FIELDS,
+)
 #: `auth:s:{session_id}`: the session state (`SessionState`, as a dict).
-SESSIONS: ReadThrough[dict[str, Any]] = ReadThrough("auth:s", load=_session_load, ttl=_session_ttl)
+SESSIONS: ReadThrough[dict[str, Any]] = ReadThrough(
+    "auth:s",
+    load=_session_load,
+    ttl=_session_ttl,
+    valid=lambda cached: isinstance(cached, dict) and cached.keys() == _CACHED_SESSION_FIELDS,
+)
 
 
 def _touch_key(session_id: str | UUID) -> str:

@@ -161,6 +161,15 @@ class User(AbstractBaseUser, PermissionsMixin):
     def is_deleted(self) -> bool:
         return self.deleted_at is not None
 
+    @property
+    def mfa_enabled(self) -> bool:
+        """A confirmed TOTP device. Join it (`select_related("totp_device")`) where users are listed."""
+        try:
+            device = self.totp_device
+        except TOTPDevice.DoesNotExist:
+            return False
+        return device.confirmed_at is not None
+
     def clean(self) -> None:
         super().clean()
         self.email = normalize_email(self.email)

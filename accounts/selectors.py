@@ -41,7 +41,9 @@ def roles_list() -> list[dict[str, str]]:
 def user_with_roles(*, user_id: Id) -> User:
     """A user with its roles read in the same go (for the API's user shape); `NotFound` if none."""
     try:
-        user = User.objects.prefetch_related("groups").filter(id=user_id).first()
+        user = (
+            User.objects.select_related("totp_device").prefetch_related("groups").filter(id=user_id).first()
+        )
     except (ValidationError, ValueError):  # not a UUID
         user = None
     if user is None:

@@ -22,6 +22,13 @@ def username_field(**kwargs: Any) -> serializers.CharField:
     return serializers.CharField(max_length=150, validators=[UsernameValidator()], **kwargs)
 
 
+class _BlankIsNullEmailField(serializers.EmailField):
+    """An address that may be blank in the row and is `null` in the body."""
+
+    def to_representation(self, value: Any) -> str | None:
+        return str(value) if value else None
+
+
 class UserSerializer(Serializer):
     """A user as `/users/me` shows it; reads a `User` or a cached `Principal` alike.
 
@@ -32,10 +39,17 @@ class UserSerializer(Serializer):
     id = serializers.UUIDField(read_only=True)
     username = serializers.CharField(read_only=True)
     email = serializers.EmailField(read_only=True)
+    email_verified = serializers.BooleanField(read_only=True)
+    email_pending = _BlankIsNullEmailField(
+        read_only=True, allow_null=True, help_text="A new address waiting for its link to be used."
+    )
     full_name = serializers.CharField(read_only=True)
     roles = serializers.ListField(child=serializers.CharField(), read_only=True)
     is_active = serializers.BooleanField(read_only=True)
     is_admin = serializers.BooleanField(read_only=True)
+    mfa = serializers.BooleanField(
+        source="mfa_enabled", read_only=True, help_text="TOTP is on for the account."
+    )
     created_at = serializers.DateTimeField(read_only=True)
     updated_at = serializers.DateTimeField(read_only=True)
 

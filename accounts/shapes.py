@@ -24,10 +24,13 @@ USER_FIELDS = (
     "id",
     "username",
     "email",
+    "email_verified",
+    "email_pending",
     "full_name",
     "roles",
     "is_active",
     "is_admin",
+    "mfa",
     "created_at",
     "updated_at",
 )
@@ -51,17 +54,21 @@ def _time(value: datetime | str | None) -> str | None:
 def user_api_shape(user: User | Principal) -> dict[str, Any]:
     """The `/users/me` body for a `User` row or a cached `Principal`.
 
-    A `User` should come with its groups prefetched: its roles are read once.
+    A `User` should come with its groups prefetched and its TOTP device joined
+    (`USER_SHAPE_RELATED`): its roles and `mfa` are then read without a query.
     """
     roles = list(user.roles)
     return {
         "id": str(user.id),
         "username": user.username,
         "email": user.email,
+        "email_verified": user.email_verified,
+        "email_pending": user.email_pending or None,
         "full_name": user.full_name,
         "roles": roles,
         "is_active": user.is_active,
         "is_admin": user_is_admin(is_superuser=user.is_superuser, roles=roles),
+        "mfa": user.mfa_enabled,
         "created_at": _time(user.created_at),
         "updated_at": _time(user.updated_at),
     }

@@ -20,10 +20,13 @@ USER_FIELDS = {
     "id",
     "username",
     "email",
+    "email_verified",
+    "email_pending",
     "full_name",
     "roles",
     "is_active",
     "is_admin",
+    "mfa",
     "created_at",
     "updated_at",
 }

@@ -52,8 +52,10 @@ class Command(BaseCommand):
             pass
 
     def _users(self, options: dict[str, Any]) -> Iterator[User]:
-        queryset: QuerySet[User] = User.objects.order_by("created_at", "id").prefetch_related(
-            Prefetch("groups", queryset=Group.objects.only("id", "name"))
+        queryset: QuerySet[User] = (
+            User.objects.order_by("created_at", "id")
+            .select_related("totp_device")
+            .prefetch_related(Prefetch("groups", queryset=Group.objects.only("id", "name")))
         )
         if options["role"]:
             queryset = queryset.filter(groups__name=options["role"])
