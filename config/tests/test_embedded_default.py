@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from config.tests.servers import STRONG, Http, Server, migrate, running, service_env
+from testing.processes import STRONG, Http, Server, migrate, running, service_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("embedded_server")]
 

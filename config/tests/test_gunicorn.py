@@ -25,9 +25,8 @@ import pytest
 import requests
 from prometheus_client.mmap_dict import MmapedDict
 
+from testing.metrics import Scrape
 from testing.stack import free_port
-
-from .metrics_support import Scrape
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("gunicorn_stack")]
 

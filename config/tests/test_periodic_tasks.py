@@ -14,7 +14,7 @@ import pytest
 from django.conf import settings as django_settings
 
 from config.startup import scheduled_tasks
-from config.tests.servers import fresh_python, service_env
+from testing.processes import fresh_python, service_env
 
 PROBE = """
 import json, django

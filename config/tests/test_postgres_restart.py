@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from config.tests.servers import STRONG, Http, free_port, migrate, running, service_env
+from testing.processes import STRONG, Http, migrate, running, service_env
+from testing.stack import free_port
 
 BIN_DIRS = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
 pytestmark = [

@@ -10,8 +10,8 @@ import pytest
 from celery.exceptions import NotRegistered
 from django.db import transaction
 
-from config.tests.servers import fresh_python
 from core.after_commit import enqueue_after_commit, on_commit_once, registered_task
+from testing.processes import fresh_python
 
 ROOT = Path(__file__).resolve().parents[2]
 

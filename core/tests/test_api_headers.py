@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from config.tests.endpoints import all_endpoints
+from testing.endpoints import all_endpoints
 
 pytestmark = pytest.mark.django_db
 

@@ -4,7 +4,7 @@ In process, on the embedded default: another connection holds a write lock
 on a table, so SQLite's own "database table is locked" `OperationalError`
 reaches the view, as it did under load (no mock). The PostgreSQL case, a
 real server stopped and started again under a running service, is in
-`test_postgres_restart.py`.
+`config/tests/test_postgres_restart.py`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from core.exceptions import server_error
 PASSWORD = "a-long enough pass phrase"
 on_sqlite = connection.vendor == "sqlite"
 sqlite_only = pytest.mark.skipif(
-    not on_sqlite, reason="locks a table of SQLite's test database; PostgreSQL: test_postgres_restart.py"
+    not on_sqlite,
+    reason="locks a table of SQLite's test database; PostgreSQL: config/tests/test_postgres_restart.py",
 )
 
 

@@ -3,7 +3,7 @@
 The limits themselves (413 over `DATA_UPLOAD_MAX_MEMORY_SIZE`, 400 for deep
 nesting) are tested on their own first; then one parametrized sweep sends the
 same generated hostile bodies, through every parser (JSON, form, multipart),
-to every endpoint the URL resolver knows (config/tests/endpoints.py), with
+to every endpoint the URL resolver knows (testing/endpoints.py), with
 every method that carries a body.
 """
 
@@ -20,7 +20,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts.cache import load_auth_state
-from config.tests.endpoints import all_endpoints
+from testing.endpoints import all_endpoints
 
 pytestmark = pytest.mark.django_db
 

@@ -1,6 +1,6 @@
 """Logs (issue 15): plain or JSON lines with the request id, `X-Request-ID` honoured when sane and
 echoed, and no secret in any line. The Celery side (a real worker logging under the request's id)
-is in `test_gunicorn.py`."""
+is in `config/tests/test_gunicorn.py`."""
 
 from __future__ import annotations
 

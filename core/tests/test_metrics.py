@@ -1,6 +1,6 @@
 """`/metrics` (API.md → Service; issue 15): who may read it, and that each number moves when its thing happens.
 
-The multi-worker sum under real gunicorn is in `test_gunicorn.py`.
+The multi-worker sum under real gunicorn is in `config/tests/test_gunicorn.py`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from rest_framework.test import APIClient
 
 from notifications import consumer, outbox, services
 from notifications.models import OutboxEvent
-
-from .metrics_support import Scrape, scrape
+from testing.metrics import Scrape, scrape
 
 LOGIN = "/api/v1/auth/login"
 REFRESH = "/api/v1/auth/refresh"
@@ -188,13 +187,6 @@ def test_the_outbox_gauges_are_read_from_the_database_when_scraped(client):
 
     OutboxEvent.objects.filter(id=rows[0].id).update(published_at=timezone.now())
     assert scrape(client).value("user_service_outbox_backlog") == 2
-
-
-@pytest.fixture
-def no_producer():
-    outbox._drop_producer()
-    yield
-    outbox._drop_producer()
 
 
 @pytest.mark.slow

@@ -18,10 +18,10 @@ from django.core.management import CommandError, call_command
 from django.db import InterfaceError, OperationalError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
-from config.tests.metrics_support import scrape
 from core import metrics
 from notifications import consumer
 from notifications.models import ProcessedEvent
+from testing.metrics import scrape
 
 from .test_consumer import FakeConsumer, record, value
 

@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
-from config.tests.metrics_support import scrape
 from core.metrics import DEAD_LETTER_REASONS
 from notifications.management.commands import consume_events
 from notifications.models import Kind, Notification
 from notifications.tests.helpers import read_topic, unique_name
 from profiles.models import Processing, Requirements, Resume
+from testing.metrics import scrape
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 

@@ -31,13 +31,6 @@ pytestmark = [
 API = "/api/v1"
 
 
-@pytest.fixture
-def no_producer():
-    outbox._drop_producer()
-    yield
-    outbox._drop_producer()
-
-
 def upload(client, kind: str, name: str, data: bytes) -> dict:
     response = client.post(f"{API}/{kind}", {"file": SimpleUploadedFile(name, data)}, format="multipart")
     assert response.status_code == 201, response.content
