@@ -40,6 +40,12 @@ class AuthenticationFailed(ServiceError):
     code = "authentication_failed"
 
 
+class Conflict(ServiceError):
+    """The request was valid, but the state changed under it (another account took the address)."""
+
+    code = "conflict"
+
+
 class _TryLater(ServiceError):
     def __init__(self, detail: str, *, retry_after: int, code: str | None = None) -> None:
         super().__init__(detail, code=code)

@@ -34,6 +34,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from .errors import (
     AuthenticationFailed,
+    Conflict,
     Forbidden,
     NotFound,
     RateLimited,
@@ -75,6 +76,7 @@ STATUS: tuple[tuple[type[ServiceError], int], ...] = (
     (NotFound, status.HTTP_404_NOT_FOUND),
     (Forbidden, status.HTTP_403_FORBIDDEN),
     (AuthenticationFailed, status.HTTP_401_UNAUTHORIZED),
+    (Conflict, status.HTTP_409_CONFLICT),
     (RateLimited, status.HTTP_429_TOO_MANY_REQUESTS),
     (Unavailable, status.HTTP_503_SERVICE_UNAVAILABLE),
     (UpstreamFailed, status.HTTP_502_BAD_GATEWAY),

@@ -19,6 +19,7 @@ from core.exceptions import STATUS, service_error_response, service_error_status
         (errors.NotFound("x"), 404),
         (errors.Forbidden("x"), 403),
         (errors.AuthenticationFailed("x"), 401),
+        (errors.Conflict("x"), 409),
         (errors.RateLimited("x", retry_after=7), 429),
         (errors.Unavailable("x", retry_after=7), 503),
         (errors.UpstreamFailed("x"), 502),
