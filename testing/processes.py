@@ -1,9 +1,11 @@
-"""The service as a real process (`make run`'s runserver, or gunicorn), and a small HTTP client.
+"""The project in child processes, for the tests: a fresh interpreter, `manage.py`, the service under
+runserver (`make run`) or gunicorn (`make serve`); and a small HTTP client for the service.
 
-For tests that need what only a real process has: a file-based SQLite
-database (pytest-django's is in memory), the in-process periodic thread
-started by `config/wsgi.py`, the console a newcomer reads, a database that
-can be stopped under it.
+For tests that need what only a real process has: a file-based SQLite database (pytest-django's is
+in memory), modules this process has not imported yet, settings read from the environment at start,
+the in-process periodic thread started by `config/wsgi.py`, the console a newcomer reads, several
+workers sharing a database and a cache, a database that can be stopped under it. Everything runs at
+the project root, on 127.0.0.1. The process whose output a thread collects is `testing.stack.Process`.
 """
 
 from __future__ import annotations
@@ -12,14 +14,15 @@ import http.cookiejar
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +31,49 @@ from testing.stack import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 STRONG = "correct horse battery staple"
+
+
+def environment(*drop: str, **extra: str) -> dict[str, str]:
+    """This process's environment without the variables named in `drop`, with `extra` on top."""
+    env = {name: value for name, value in os.environ.items() if name not in drop}
+    env.update(extra)
+    return env
+
+
+def python(
+    *args: str,
+    env: dict[str, str],
+    timeout: float = 120,
+    stdin: str | None = None,
+    check: bool = False,
+) -> subprocess.CompletedProcess[str]:
+    """`python *args` in a fresh interpreter at the project root: its exit status and output, as text.
+
+    `check`: a non-zero exit raises, as for a step that must work before the test can start.
+    """
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=check,
+    )
+
+
+def last_json_line(output: str) -> Any:
+    """The JSON a child printed last (whatever it logged before)."""
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def child_database_url() -> str:
+    """The URL of the database this test uses (pytest-django's `test_` one), for a child process."""
+    from django.db import connection
+
+    url = urllib.parse.urlsplit(os.environ["DATABASE_URL"])
+    return urllib.parse.urlunsplit(url._replace(path="/" + connection.settings_dict["NAME"]))
 
 
 def service_env(tmp: Path, **extra: str) -> dict[str, str]:
@@ -51,23 +97,14 @@ def fresh_python(code: str, env: dict[str, str]) -> str:
 
     For what this test process cannot show any more: it has imported every module already.
     """
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = python("-c", code, env=env)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
 
-def migrate(env: dict[str, str]) -> None:
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=300
-    )
+def migrate(env: dict[str, str], timeout: float = 300) -> None:
+    """`manage.py migrate` on the database `env` names; a failure raises."""
+    python("manage.py", "migrate", "--noinput", "-v0", env=env, timeout=timeout, check=True)
 
 
 @dataclass
@@ -76,6 +113,10 @@ class Server:
     process: subprocess.Popen[bytes]
     stdout_path: Path
     stderr_path: Path
+
+    @property
+    def port(self) -> int:
+        return int(self.base.rsplit(":", 1)[1])
 
     def stderr(self) -> str:
         return self.stderr_path.read_text(errors="replace")
@@ -86,19 +127,28 @@ class Server:
 
 
 @contextmanager
-def running(env: dict[str, str], tmp: Path, *, gunicorn: bool = False) -> Iterator[Server]:
-    """runserver as `make run` starts it (or gunicorn as `make serve`), until the block ends."""
+def running(
+    env: dict[str, str], tmp: Path, *, gunicorn: bool = False, options: Sequence[str] = ()
+) -> Iterator[Server]:
+    """runserver as `make run` starts it (or gunicorn as `make serve`), until the block ends.
+
+    `options`: gunicorn's, after the defaults (the last of an option counts): `--workers 2`, an
+    access log. The server answers `/health/live` before the block starts.
+    """
     port = free_port()
     if gunicorn:
         command = [
             str(Path(sys.executable).parent / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{port}",
-            "--workers", "1", "--timeout", "120",
+            "--workers", "1", "--timeout", "120", *options,
         ]  # fmt: skip
     else:
         command = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"]
     stdout_path, stderr_path = tmp / f"server-{port}.stdout", tmp / f"server-{port}.stderr"
     with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=stdout, stderr=stderr)
+        # A group of its own: should it not stop, SIGKILL reaches gunicorn's workers too.
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=stdout, stderr=stderr, start_new_session=True
+        )
     server = Server(f"http://127.0.0.1:{port}", process, stdout_path, stderr_path)
     try:
         deadline = time.monotonic() + 60
@@ -119,7 +169,8 @@ def running(env: dict[str, str], tmp: Path, *, gunicorn: bool = False) -> Iterat
         try:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            process.kill()
+            with suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
             process.wait()
 
 

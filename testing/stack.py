@@ -21,7 +21,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -238,16 +238,38 @@ class Kafka:
             self.process = None
 
 
-class LoggedProcess:
-    """A subprocess whose merged output is collected by a thread (and kept in a file)."""
+def celery_worker_command(*options: str, python: str = PYTHON) -> list[str]:
+    """`celery -A config worker` logging at INFO, not talking to other workers (gossip, mingle)."""
+    return [
+        python, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO",
+        "--without-gossip", "--without-mingle", *options,
+    ]  # fmt: skip
+
+
+class Process:
+    """A subprocess at the project root whose output (stdout and stderr together) a thread collects.
+
+    `logfile` keeps a copy of it; `ready` is set when a line carries `ready_marker`; with
+    `new_session` the process leads a group of its own, and signals go to the whole group
+    (gunicorn's workers, Celery's pool), so that nothing it started outlives it.
+    """
 
     def __init__(
-        self, args: list[str], env: dict[str, str], logfile: Path, ready_marker: str | None = None
+        self,
+        args: list[str],
+        env: dict[str, str],
+        name: str = "",
+        *,
+        logfile: Path | None = None,
+        ready_marker: str | None = None,
+        new_session: bool = False,
     ) -> None:
+        self.name = name
         self.lines: list[str] = []
         self.ready = threading.Event()
         self.ready_marker = ready_marker
         self.logfile = logfile
+        self.new_session = new_session
         self.process = subprocess.Popen(
             args,
             cwd=ROOT,
@@ -255,37 +277,48 @@ class LoggedProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            start_new_session=True,
+            start_new_session=new_session,
         )
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
         assert self.process.stdout is not None
-        with self.logfile.open("a") as out:
+        with self.logfile.open("a") if self.logfile else nullcontext() as out:
             for line in self.process.stdout:
                 self.lines.append(line.rstrip())
-                out.write(line)
-                out.flush()
+                if out is not None:
+                    out.write(line)
+                    out.flush()
                 if self.ready_marker and self.ready_marker in line:
                     self.ready.set()
 
     @property
+    def output(self) -> str:
+        """Every line so far."""
+        return "\n".join(self.lines)
+
+    @property
     def log(self) -> str:
+        """The last lines, for a failure's message."""
         return "\n".join(self.lines[-80:])
 
     def signal_group(self, sig: int) -> None:
+        """`sig` to the process, and to its group when it leads one."""
         with suppress(ProcessLookupError):
-            os.killpg(self.process.pid, sig)
+            if self.new_session:
+                os.killpg(self.process.pid, sig)
+            else:
+                self.process.send_signal(sig)
 
-    def stop(self, timeout: float = 15) -> None:
-        if self.process.poll() is not None:
-            return
-        self.signal_group(signal.SIGTERM)
+    def stop(self, timeout: float = 15) -> int:
+        """SIGTERM, then SIGKILL after `timeout` seconds; the exit status (negative: the signal)."""
+        if self.process.poll() is None:
+            self.signal_group(signal.SIGTERM)
         try:
-            self.process.wait(timeout=timeout)
+            return self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.signal_group(signal.SIGKILL)
-            self.process.wait(timeout=5)
+            return self.process.wait(timeout=10)
 
 
 @dataclass
@@ -306,7 +339,7 @@ class Stack:
         self.broker = Kafka() if self.kafka else None
         self.mails = self.folder / "mails"
         self.mails.mkdir(exist_ok=True)
-        self.processes: list[LoggedProcess] = []
+        self.processes: list[Process] = []
 
     def start(self) -> Stack:
         self.postgres.start()
@@ -357,7 +390,7 @@ class Stack:
         """gunicorn with `gunicorn.conf.py`, as in production; `threads` overrides GUNICORN_THREADS (1: sync)."""
         port = free_port()
         threads_option = ["--threads", str(threads)] if threads is not None else []
-        process = LoggedProcess(
+        process = Process(
             [
                 PYTHON,
                 "-m",
@@ -374,34 +407,21 @@ class Stack:
                 "5",
             ],
             self.env(**env),
-            self.folder / f"gunicorn-{port}.log",
+            logfile=self.folder / f"gunicorn-{port}.log",
+            new_session=True,
         )
         self.processes.append(process)
         service = Service(f"http://127.0.0.1:{port}", process)
         service.wait_ready()
         return service
 
-    def celery_worker(self, *, name: str, concurrency: int = 1, **env: str) -> LoggedProcess:
-        process = LoggedProcess(
-            [
-                PYTHON,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "--hostname",
-                f"{name}@drill",
-                "--concurrency",
-                str(concurrency),
-                "--loglevel",
-                "INFO",
-                "--without-gossip",
-                "--without-mingle",
-            ],
+    def celery_worker(self, *, name: str, concurrency: int = 1, **env: str) -> Process:
+        process = Process(
+            celery_worker_command("--hostname", f"{name}@drill", "--concurrency", str(concurrency)),
             self.env(**env),
-            self.folder / f"celery-{name}.log",
+            logfile=self.folder / f"celery-{name}.log",
             ready_marker="ready.",
+            new_session=True,
         )
         self.processes.append(process)
         if not process.ready.wait(60):
@@ -439,7 +459,7 @@ class Reply:
 class Service:
     """The service under gunicorn, and a small JSON client for it (no keep-alive: sync workers close)."""
 
-    def __init__(self, base: str, process: LoggedProcess | None = None) -> None:
+    def __init__(self, base: str, process: Process | None = None) -> None:
         self.base = base
         self.process = process
 

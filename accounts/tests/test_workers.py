@@ -14,11 +14,7 @@ worker's pid) confirms it for every request.
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
-import subprocess
-import sys
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -33,9 +29,8 @@ from django.test import override_settings
 
 from accounts import services
 from accounts.tests.support import CACHE_DOWN
-from testing.stack import free_port
+from testing.processes import child_database_url, environment, running
 
-ROOT = Path(__file__).resolve().parents[2]
 ME = "/api/v1/users/me"
 LOGOUT = "/api/v1/auth/logout"
 ON_REDIS = bool(settings.REDIS_URL)  # the backend is a subclass that times calls (core/metrics_cache.py)
@@ -97,49 +92,21 @@ class Server:
 @pytest.fixture
 def gunicorn(transactional_db, tmp_path) -> Iterator[Server]:
     """gunicorn on the test database and the test Redis, with SESSION_STATE_TTL=2."""
-    port = free_port()
-    database = urllib.parse.urlsplit(os.environ["DATABASE_URL"])
-    env = {
-        **os.environ,
-        "DATABASE_URL": urllib.parse.urlunsplit(
-            database._replace(path="/" + connection.settings_dict["NAME"])
-        ),
-        "SECRET_KEY": settings.SECRET_KEY,
-        "SESSION_STATE_TTL": "2",
-        "LOG_DIR": str(tmp_path),
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-    }
+    env = environment(
+        DATABASE_URL=child_database_url(),
+        SECRET_KEY=settings.SECRET_KEY,
+        SESSION_STATE_TTL="2",
+        LOG_DIR=str(tmp_path),
+        DJANGO_SETTINGS_MODULE="config.settings",
+    )
     access_log = tmp_path / "access.log"
-    command = [
-        sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2",
-        "--worker-class", "sync", "--threads", "1",  # one request at a time: what `held` relies on
+    options = [
+        "--workers", "2", "--worker-class", "sync", "--threads", "1",  # one request at a time: what `held` relies on
         "--timeout", "30", "--graceful-timeout", "2", "--access-logfile", str(access_log),
         "--access-logformat", "%(p)s %(r)s %(s)s",
     ]  # fmt: skip
-    process = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-                    sock.sendall(b"GET /health/live HTTP/1.0\r\n\r\n")
-                    if _read_response(sock)[0] == 200:
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "gunicorn did not start"
-            time.sleep(0.2)
-        yield Server(port, access_log)
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+    with running(env, tmp_path, gunicorn=True, options=options) as started:
+        yield Server(started.port, access_log)
 
 
 def _session(user) -> services.TokenPair:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -26,43 +25,13 @@ import requests
 from prometheus_client.mmap_dict import MmapedDict
 
 from testing.metrics import Scrape
-from testing.stack import free_port
+from testing.processes import migrate, python
+from testing.stack import Process, celery_worker_command, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("gunicorn_stack")]
 
 PROJECT = Path(__file__).resolve().parents[2]
 STRONG = "Amber-Kettle-Orbit-7731"
-
-
-class Process:
-    """A subprocess whose output is collected by a thread."""
-
-    def __init__(self, args: list[str], env: dict[str, str], name: str) -> None:
-        self.name = name
-        self.lines: list[str] = []
-        self.process = subprocess.Popen(
-            args, cwd=PROJECT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    @property
-    def output(self) -> str:
-        return "\n".join(self.lines)
-
-    def stop(self, timeout: float = 30) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-            raise
 
 
 class Stack:
@@ -94,32 +63,12 @@ class Stack:
         self.worker: Process | None = None
 
     def start(self) -> Stack:
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-            cwd=PROJECT,
-            env=self.env,
-            check=True,
-            timeout=180,
-        )
+        migrate(self.env, timeout=180)
         self.web = Process(
             [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "config.wsgi"], self.env, "web"
         )
         self.worker = Process(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "--pool",
-                "solo",
-                "--loglevel",
-                "INFO",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-            ],
+            celery_worker_command("--pool", "solo", "--without-heartbeat", python=sys.executable),
             self.env,
             "worker",
         )
@@ -258,6 +207,21 @@ def test_a_request_id_reaches_the_task_it_queued_and_the_access_log(stack):
     assert stack.scrape().value("user_service_events_published_total") > published_before
 
 
+def print_config(env: dict[str, str], *, check: bool = False) -> subprocess.CompletedProcess[str]:
+    """gunicorn.conf.py as gunicorn reads it, under `env`: `--print-config`'s lines."""
+    return python(
+        "-m",
+        "gunicorn",
+        "-c",
+        "gunicorn.conf.py",
+        "--print-config",
+        "config.wsgi",
+        env=env,
+        timeout=60,
+        check=check,
+    )
+
+
 def test_gunicorn_conf_reads_the_environment():
     env = {
         **os.environ,
@@ -269,15 +233,7 @@ def test_gunicorn_conf_reads_the_environment():
         "GUNICORN_BIND": "127.0.0.1:9",
         "PROMETHEUS_MULTIPROC_DIR": "/tmp/user-service-print-config",  # noqa: S108
     }
-    result = subprocess.run(
-        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--print-config", "config.wsgi"],
-        cwd=PROJECT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    result = print_config(env, check=True)
     settings = {}
     for line in result.stdout.splitlines():
         key, _, value = line.partition("=")
@@ -294,15 +250,7 @@ def test_gunicorn_conf_reads_the_environment():
 
 
 def test_a_malformed_gunicorn_setting_names_the_variable():
-    result = subprocess.run(
-        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--print-config", "config.wsgi"],
-        cwd=PROJECT,
-        env={**os.environ, "GUNICORN_TIMEOUT": "soon"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = print_config({**os.environ, "GUNICORN_TIMEOUT": "soon"})
     assert result.returncode != 0
     assert "GUNICORN_TIMEOUT must be an integer" in result.stdout + result.stderr
 
@@ -317,13 +265,8 @@ def test_sigterm_stops_the_web_tier_gracefully(stack):
 def test_workers_are_threaded_by_default():
     """A login's bcrypt (GIL released) must not hold up the reads: 8 threads a worker unless told otherwise."""
     env = {key: value for key, value in os.environ.items() if key != "GUNICORN_THREADS"}
-    result = subprocess.run(
-        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--print-config", "config.wsgi"],
-        cwd=PROJECT,
-        env={**env, "PROMETHEUS_MULTIPROC_DIR": "/tmp/user-service-print-config"},  # noqa: S108
-        capture_output=True,
-        text=True,
-        timeout=60,
+    result = print_config(
+        {**env, "PROMETHEUS_MULTIPROC_DIR": "/tmp/user-service-print-config"},  # noqa: S108
         check=True,
     )
     settings = {

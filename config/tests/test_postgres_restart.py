@@ -11,83 +11,32 @@ installed (CI installs them), whichever database the rest of the suite uses.
 
 from __future__ import annotations
 
-import contextlib
-import glob
-import os
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from testing.processes import STRONG, Http, migrate, running, service_env
-from testing.stack import free_port
+from testing.stack import Postgres, postgres_bin
 
-BIN_DIRS = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(
-        not BIN_DIRS and shutil.which("pg_ctl") is None, reason="PostgreSQL's binaries are not installed"
-    ),
+    pytest.mark.skipif(postgres_bin() is None, reason="PostgreSQL's binaries are not installed"),
 ]
-
-
-@dataclass
-class Postgres:
-    bin_dir: Path
-    data: Path
-    port: int
-    log: Path
-
-    def _run(self, *args: str) -> None:
-        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        done = subprocess.run([*prefix, *args], capture_output=True, text=True, timeout=60, check=False)
-        if done.returncode:
-            raise RuntimeError(f"{args[0]} failed: {done.stderr or done.stdout}")
-
-    def start(self) -> None:
-        options = f"-p {self.port} -k {self.data.parent} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._run(
-            str(self.bin_dir / "pg_ctl"),
-            "-D",
-            str(self.data),
-            "-l",
-            str(self.log),
-            "-w",
-            "-o",
-            options,
-            "start",
-        )
-
-    def stop(self) -> None:
-        self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
-
-    @property
-    def url(self) -> str:
-        return f"postgres://postgres@127.0.0.1:{self.port}/postgres"
 
 
 @pytest.fixture
 def postgres() -> Iterator[Postgres]:
-    bin_dir = Path(BIN_DIRS[-1]) if BIN_DIRS else Path(shutil.which("pg_ctl") or "").parent
     # Not under pytest's tmp_path: the postgres user must be able to reach it.
     home = Path(tempfile.mkdtemp(prefix="user-service-pg-"))
     home.chmod(0o755)
-    if os.geteuid() == 0:
-        shutil.chown(home, "postgres", "postgres")
-    server = Postgres(bin_dir, home / "data", free_port(), home / "postgres.log")
+    server = Postgres(home)
     try:
-        server._run(
-            str(bin_dir / "initdb"), "-D", str(server.data), "-U", "postgres", "--auth=trust", "-E", "UTF8"
-        )
-        server.start()
-        yield server
+        yield server.start()
     finally:
-        with contextlib.suppress(RuntimeError):  # stopped already, or never started
-            server.stop()
+        server.stop()  # stopped already, or never started: nothing to do
         shutil.rmtree(home, ignore_errors=True)
 
 

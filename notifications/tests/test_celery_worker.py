@@ -4,9 +4,7 @@ email task that a committed `notify()` queued (PostgreSQL and Redis only)."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -18,10 +16,10 @@ from accounts.tests.factories import UserFactory
 from config.celery_app import app
 from notifications import services, tasks
 from notifications.models import Kind, Notification
+from testing.processes import child_database_url
+from testing.stack import Process, celery_worker_command
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("celery_worker")]
-
-PROJECT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.xdist_group("celery_worker")
 
 
 def test_celery_is_configured_for_json_time_limits_and_late_acks():
@@ -55,11 +53,9 @@ def _postgres_and_redis() -> bool:
 
 
 def _worker_env(mails: Path, broker_url: str) -> dict[str, str]:
-    db = connection.settings_dict
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
     env = {key: value for key, value in os.environ.items() if not key.startswith("KAFKA_")}
     env.update(
-        DATABASE_URL=f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        DATABASE_URL=child_database_url(),
         CELERY_BROKER_URL=broker_url,
         EMAIL_URL=f"filemail:///{mails}",
         CONN_MAX_AGE="0",
@@ -68,55 +64,16 @@ def _worker_env(mails: Path, broker_url: str) -> dict[str, str]:
     return env
 
 
-class Worker:
-    """`celery -A config worker` in a subprocess; its log lines collected by a thread."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.lines: list[str] = []
-        self.ready = threading.Event()
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "--pool",
-                "solo",
-                "--concurrency",
-                "1",
-                "--loglevel",
-                "INFO",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-            ],
-            cwd=PROJECT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,  # the worker logs through LOGGING, to stdout
-            text=True,
-        )
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip())
-            if "ready." in line:
-                self.ready.set()
-
-    @property
-    def log(self) -> str:
-        return "\n".join(self.lines[-60:])
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
+def worker_of(env: dict[str, str]) -> Process:
+    """`celery -A config worker` in a subprocess (it logs through LOGGING, to stdout)."""
+    return Process(
+        celery_worker_command(
+            "--pool", "solo", "--concurrency", "1", "--without-heartbeat", python=sys.executable
+        ),
+        env,
+        "worker",
+        ready_marker="ready.",
+    )
 
 
 @pytest.fixture
@@ -141,6 +98,7 @@ def producer_app():
     app.conf.update(saved)
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 @pytest.mark.skipif(not _postgres_and_redis(), reason="needs PostgreSQL (DATABASE_URL) and Redis (REDIS_URL)")
 @pytest.mark.django_db(transaction=True)
@@ -150,7 +108,7 @@ def test_a_real_worker_sends_the_email_of_a_committed_notification(settings, tmp
     mails.mkdir()
     user = UserFactory()
     assert services.notification_email_wanted(user_id=user.id, kind=Kind.SECURITY)
-    worker = Worker(_worker_env(mails, producer_app))
+    worker = worker_of(_worker_env(mails, producer_app))
     try:
         assert worker.ready.wait(30), f"the worker did not start:\n{worker.log}"
 

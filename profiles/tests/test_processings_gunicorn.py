@@ -9,13 +9,8 @@ Needs PostgreSQL (the workers must see the test's committed rows) and Redis (the
 from __future__ import annotations
 
 import http.client
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
@@ -24,7 +19,7 @@ from django.db import connection
 from accounts.tests.factories import UserFactory
 from accounts.tests.support import PASSWORD, bearer_for
 from profiles.models import Processing
-from testing.stack import free_port
+from testing.processes import child_database_url, environment, running
 
 pytestmark = [
     pytest.mark.slow,
@@ -36,63 +31,29 @@ pytestmark = [
     ),
 ]
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture
 def server(tmp_path):
     """gunicorn with two sync workers on the test database and the test's Redis."""
-    port = free_port()
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "REDIS_URL": django_settings.REDIS_URL,
-        "DOCUMENT_STORAGE_DIR": str(tmp_path / "documents"),
-        "LOG_DIR": str(tmp_path / "logs"),
-        "UPLOAD_MAX_BYTES": "100000",
-    }
-    for name in ("KAFKA_BOOTSTRAP_SERVERS", "CELERY_BROKER_URL"):
-        env.pop(name, None)
-    access_log = tmp_path / "access.log"
-    process = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "config.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            # Sync workers, one request at a time each: twenty at once must be shared by both
-            # processes (a threaded worker may take them all), so the limit is raced across processes.
-            "--threads",
-            "1",
-            "--access-logfile",
-            str(access_log),
-            "--access-logformat",
-            "%(p)s %(s)s %(U)s",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    env = environment(
+        "KAFKA_BOOTSTRAP_SERVERS",
+        "CELERY_BROKER_URL",
+        DATABASE_URL=child_database_url(),
+        REDIS_URL=django_settings.REDIS_URL,
+        DOCUMENT_STORAGE_DIR=str(tmp_path / "documents"),
+        LOG_DIR=str(tmp_path / "logs"),
+        UPLOAD_MAX_BYTES="100000",
     )
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                conn.request("GET", "/health/live")
-                if conn.getresponse().status == 200:
-                    break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            pytest.fail("gunicorn did not start")
-        yield port, access_log
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
+    access_log = tmp_path / "access.log"
+    options = [
+        "--workers", "2", "--timeout", "30",
+        # Sync workers, one request at a time each: twenty at once must be shared by both
+        # processes (a threaded worker may take them all), so the limit is raced across processes.
+        "--threads", "1",
+        "--access-logfile", str(access_log), "--access-logformat", "%(p)s %(s)s %(U)s",
+    ]  # fmt: skip
+    with running(env, tmp_path, gunicorn=True, options=options) as started:
+        yield started.port, access_log
 
 
 def _documents(user) -> tuple[str, str, str]:
