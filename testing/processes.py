@@ -68,6 +68,30 @@ def last_json_line(output: str) -> Any:
     return json.loads(output.strip().splitlines()[-1])
 
 
+def django_on_a_fresh_sqlite_file(folder: str) -> None:
+    """In a child process, before it imports the project: Django on the embedded default, a fresh
+    SQLite file in `folder`, migrated, with the tests' fast password hasher.
+
+    For races on the file itself: pytest-django's SQLite test database is a shared in-memory one,
+    which answers "table is locked" at once to a second writer instead of waiting as the file does.
+    """
+    os.environ.update(
+        DATABASE_URL=f"sqlite:///{folder}/db.sqlite3",
+        ALLOWED_HOSTS="testserver",
+        LOG_DIR=folder,
+        DJANGO_SETTINGS_MODULE="config.settings",
+    )
+    os.environ.pop("REDIS_URL", None)
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 def child_database_url() -> str:
     """The URL of the database this test uses (pytest-django's `test_` one), for a child process."""
     from django.db import connection

@@ -11,28 +11,15 @@ as one JSON line.
 from __future__ import annotations
 
 import json
-import os
 import sys
+
+from testing.processes import django_on_a_fresh_sqlite_file
 
 
 def main(folder: str, rounds: int) -> None:
-    os.environ.update(
-        DATABASE_URL=f"sqlite:///{folder}/db.sqlite3",
-        ALLOWED_HOSTS="testserver",
-        LOG_DIR=folder,
-        DJANGO_SETTINGS_MODULE="config.settings",
-    )
-    os.environ.pop("REDIS_URL", None)
-    import django
-
-    django.setup()
-    from django.conf import settings
-    from django.core.management import call_command
-
+    django_on_a_fresh_sqlite_file(folder)
     from accounts.tests.last_admin_race import race
 
-    call_command("migrate", verbosity=0)
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     sys.stdout.write(json.dumps(race(rounds)) + "\n")
 
 

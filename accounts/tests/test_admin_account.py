@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from accounts.models import User
 from accounts.services import ensure_admin
-
-ROOT = Path(__file__).resolve().parents[2]
+from testing.processes import environment, migrate, python
 
 
 @pytest.mark.slow
@@ -59,13 +54,14 @@ def test_no_admin_when_a_superuser_exists(settings):
 @pytest.mark.slow
 def test_migrate_then_server_start_creates_the_admin(tmp_path):
     """`manage.py migrate` and then starting the server (it imports config.wsgi) is enough."""
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "ADMIN_PASSWORD"}}
-    env.update({"DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.sqlite3'}", "LOG_DIR": str(tmp_path)})
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120
+    env = environment(
+        "REDIS_URL",
+        "ADMIN_PASSWORD",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'fresh.sqlite3'}",
+        LOG_DIR=str(tmp_path),
     )
-    start = [sys.executable, "-c", "import config.wsgi"]
-    first = subprocess.run(start, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True)
+    migrate(env, timeout=120)
+    first = python("-c", "import config.wsgi", env=env, timeout=60, check=True)
     assert "Created admin account 'admin' with the generated password:" in first.stderr
-    second = subprocess.run(start, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True)
+    second = python("-c", "import config.wsgi", env=env, timeout=60, check=True)
     assert "Created admin account" not in second.stderr

@@ -8,18 +8,16 @@ keep the module at a few seconds.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from testing.processes import environment, migrate, python
+
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("commands_subprocess")]
 
-ROOT = Path(__file__).resolve().parents[2]
 STRONG = "correct horse battery staple"
 PASSLIB_4 = "$2b$04$4sI3Yo8XZYmQs4oeCE5he.EORBhYyIwDyCqEyv4ZlfiZVwpPetWG."
 
@@ -27,17 +25,14 @@ PASSLIB_4 = "$2b$04$4sI3Yo8XZYmQs4oeCE5he.EORBhYyIwDyCqEyv4ZlfiZVwpPetWG."
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     tmp = tmp_path_factory.mktemp("commands")
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "ADMIN_PASSWORD"}}
-    env.update(
-        {
-            "DATABASE_URL": f"sqlite:///{tmp / 'db.sqlite3'}",
-            "LOG_DIR": str(tmp),
-            "DJANGO_SUPERUSER_PASSWORD": STRONG,  # for createsuperuser --noinput
-        }
+    env = environment(
+        "REDIS_URL",
+        "ADMIN_PASSWORD",
+        DATABASE_URL=f"sqlite:///{tmp / 'db.sqlite3'}",
+        LOG_DIR=str(tmp),
+        DJANGO_SUPERUSER_PASSWORD=STRONG,  # for createsuperuser --noinput
     )
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120
-    )
+    migrate(env, timeout=120)
     return env
 
 
@@ -49,19 +44,7 @@ def manage_all(
     One at a time: run at once on a loaded machine they made this test flaky, and
     concurrency is not what it checks.
     """
-    return [
-        subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=env,
-            input=stdin or "",
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        for args, stdin in commands
-    ]
+    return [python("manage.py", *args, env=env, stdin=stdin or "") for args, stdin in commands]
 
 
 def db_rows(env: dict[str, str], sql: str) -> list[Any]:

@@ -7,20 +7,13 @@ On PostgreSQL in this process (real transactions, the advisory lock of
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 from django.db import connection
 
 from accounts.tests.last_admin_race import check, race
+from testing.processes import environment, last_json_line, python
 
 pytestmark = pytest.mark.slow
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -35,17 +28,9 @@ def test_two_administrators_removing_each_other_at_once_leave_one_on_postgresql(
 
 
 def test_two_administrators_removing_each_other_at_once_leave_one_on_the_embedded_default(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    env = environment("DATABASE_URL", "REDIS_URL")
 
-    result = subprocess.run(
-        [sys.executable, "-m", "accounts.tests.embedded_last_admin", str(tmp_path), "2"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = python("-m", "accounts.tests.embedded_last_admin", str(tmp_path), "2", env=env, timeout=300)
 
     assert result.returncode == 0, result.stderr
-    check(json.loads(result.stdout.strip().splitlines()[-1]))
+    check(last_json_line(result.stdout))

@@ -9,11 +9,12 @@ import re
 import shutil
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+
+from testing.processes import environment, python
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -170,11 +171,7 @@ def _run(code: list[str], extra: dict[str, str] | None = None) -> subprocess.Com
         "DEBUG",
         "TRUSTED_PROXY_COUNT",
     }
-    env = {k: v for k, v in os.environ.items() if k not in drop}
-    env.update(PRODUCTION, **(extra or {}))
-    return subprocess.run(
-        [sys.executable, *code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
-    )
+    return python(*code, env=environment(*drop, **{**PRODUCTION, **(extra or {})}))
 
 
 @pytest.mark.slow

@@ -15,24 +15,15 @@ answered and what is left, as JSON.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from typing import Any
 
+from testing.processes import django_on_a_fresh_sqlite_file
+
 
 def main(folder: str, scenario: str, count: int) -> None:
-    os.environ.update(
-        DATABASE_URL=f"sqlite:///{folder}/db.sqlite3",
-        ALLOWED_HOSTS="testserver",
-        LOG_DIR=folder,
-        DJANGO_SETTINGS_MODULE="config.settings",
-    )
-    os.environ.pop("REDIS_URL", None)
-    import django
-
-    django.setup()
+    django_on_a_fresh_sqlite_file(folder)
     from django.conf import settings
-    from django.core.management import call_command
     from rest_framework.test import APIClient
 
     from accounts.services import user_create
@@ -40,8 +31,6 @@ def main(folder: str, scenario: str, count: int) -> None:
     from notifications.models import OutboxEvent
     from profiles.models import ChatSession, LLMSetting
 
-    call_command("migrate", verbosity=0)
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     user = user_create(username="racer", email="racer@example.com", password=PASSWORD)
     login = {"username": "racer", "password": PASSWORD}
     access = APIClient().post("/api/v1/auth/login", login, format="json").json()["access"]

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,9 +13,9 @@ from rest_framework.test import APIClient
 from accounts.tests.factories import UserFactory
 from accounts.tests.support import PASSWORD, bearer, run_at_once
 from profiles.models import CHAT_METADATA_MAX_BYTES, ChatSession
+from testing.processes import environment, last_json_line, python
 
 SESSIONS = "/api/v1/chat-sessions"
-ROOT = Path(__file__).resolve().parents[2]
 FIELDS = {"id", "title", "external_id", "metadata", "created_at", "updated_at", "last_activity_at"}
 
 pytestmark = pytest.mark.django_db
@@ -284,20 +279,12 @@ def test_creations_at_once_on_postgresql_never_leave_one_too_many(settings):
 @pytest.mark.slow
 def test_creations_at_once_on_the_embedded_default_never_leave_one_too_many(tmp_path):
     """The embedded default (a SQLite file, one process, threads), in a child process of its own."""
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "MAX_USER_SESSIONS"}}
+    env = environment("DATABASE_URL", "REDIS_URL", "MAX_USER_SESSIONS")
 
-    result = subprocess.run(
-        [sys.executable, "-m", "profiles.tests.embedded_race", str(tmp_path), "chat", "8"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    result = python("-m", "profiles.tests.embedded_race", str(tmp_path), "chat", "8", env=env, timeout=180)
 
     assert result.returncode == 0, result.stderr
-    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    outcome = last_json_line(result.stdout)
     assert outcome["statuses"] == [201] * 8, result.stderr
     assert outcome["limit"] == 10
     assert len(outcome["left"]) == 10

@@ -4,12 +4,12 @@ chosen by a setting, so a deployment moves files to an object store without a co
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from testing.processes import environment, python
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMES = [
@@ -23,17 +23,8 @@ NAMES = [
 
 
 def _run(env: dict[str, str], code: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if k not in {*NAMES, "DATABASE_URL", "REDIS_URL"}}
-    clean.update({"DJANGO_SETTINGS_MODULE": "config.settings", **env})
-    return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()\n" + code],
-        cwd=ROOT,
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    clean = environment(*NAMES, "DATABASE_URL", "REDIS_URL", DJANGO_SETTINGS_MODULE="config.settings", **env)
+    return python("-c", "import django; django.setup()\n" + code, env=clean, timeout=60)
 
 
 @pytest.mark.slow
@@ -44,6 +35,7 @@ def test_defaults_are_the_contracts():
     assert json.loads(result.stdout.strip().splitlines()[-1]) == [5242880, 200000, 3600, 259200, 5, 30]
 
 
+@pytest.mark.slow
 def test_a_malformed_value_names_the_variable():
     result = _run({"UPLOAD_MAX_BYTES": "5MB"}, "")
     assert result.returncode != 0

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import yaml
 from django.core.exceptions import ImproperlyConfigured
 
 from profiles.llm_catalog import BUILT_IN, catalog, catalog_read
+from testing.processes import environment, python
 
 CATALOG = "/api/v1/llm/catalog"
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.django_db
@@ -163,17 +160,8 @@ def test_the_built_in_catalogue_is_valid_and_in_force_by_default():
 
 
 def _start(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    clean = {
-        k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "LLM_CATALOG_FILE"}
-    }
-    return subprocess.run(
-        [sys.executable, "manage.py", "check"],
-        cwd=ROOT,
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    return python(
+        "manage.py", "check", env=environment("DATABASE_URL", "REDIS_URL", "LLM_CATALOG_FILE", **env)
     )
 
 

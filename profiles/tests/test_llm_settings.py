@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +16,7 @@ from notifications.models import OutboxEvent
 from profiles.llm_catalog import catalog
 from profiles.models import LLMSetting
 from profiles.selectors import llm_settings as llm_cache
+from testing.processes import environment, last_json_line, python
 
 from .support import events
 
@@ -337,19 +333,11 @@ def test_changes_at_once_on_postgresql_all_apply_one_after_the_other(login):
 @pytest.mark.slow
 def test_changes_at_once_on_the_embedded_default_all_answer(tmp_path):
     """The embedded default (a SQLite file, one process, threads), in a child process of its own."""
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    env = environment("DATABASE_URL", "REDIS_URL")
 
-    result = subprocess.run(
-        [sys.executable, "-m", "profiles.tests.embedded_race", str(tmp_path), "llm", "6"],
-        cwd=Path(__file__).resolve().parents[2],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    result = python("-m", "profiles.tests.embedded_race", str(tmp_path), "llm", "6", env=env, timeout=180)
 
     assert result.returncode == 0, result.stderr
-    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    outcome = last_json_line(result.stdout)
     assert outcome["statuses"] == [200] * 18, result.stderr[-3000:]
     assert (outcome["rows"], outcome["events"]) == (1, 18)
