@@ -338,7 +338,13 @@ REST_FRAMEWORK = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "User service",
-    "DESCRIPTION": "Accounts, tokens, sessions, roles, notifications and per-user data.",
+    "DESCRIPTION": (
+        "Accounts, tokens, sessions, roles, notifications and per-user data.\n\n"
+        "The Kafka messages the service sends and receives: the AsyncAPI 3.0 document at "
+        "[/api/asyncapi.json](/api/asyncapi.json). For the services that verify its tokens: "
+        "OpenID Connect discovery at "
+        "[/.well-known/openid-configuration](/.well-known/openid-configuration)."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -356,15 +362,15 @@ SPECTACULAR_SETTINGS = {
 }
 
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
+# The public documents answer every origin themselves (core/public_documents.py); django-cors-headers
+# would answer their preflights for CORS_ALLOWED_ORIGINS only.
+CORS_URLS_REGEX = r"^/(?!\.well-known/|api/asyncapi\.json$)"
 
 # --- Events -------------------------------------------------------------------
 KAFKA_BOOTSTRAP_SERVERS = env_list("KAFKA_BOOTSTRAP_SERVERS")
 KAFKA_TOPIC_DATA = env.str("KAFKA_TOPIC_DATA", default="uploading_data")
 KAFKA_TOPIC_AI_REQUESTS = env.str("KAFKA_TOPIC_AI_REQUESTS", default="AI_handler")
 KAFKA_TOPIC_AI_RESULTS = env.str("KAFKA_TOPIC_AI_RESULTS", default="AI_handler_results")
-# The public documents answer every origin themselves (core/public_documents.py); django-cors-headers
-# would answer their preflights for CORS_ALLOWED_ORIGINS only.
-CORS_URLS_REGEX = r"^/(?!\.well-known/|api/asyncapi\.json$)"
 KAFKA_CONSUMER_GROUP = env.str("KAFKA_CONSUMER_GROUP", default="user-service")
 # Where consume_events copies a message it cannot handle (reason in a header), before committing it.
 KAFKA_TOPIC_AI_RESULTS_DLQ = env.str("KAFKA_TOPIC_AI_RESULTS_DLQ", default="AI_handler_results.dlq")
@@ -374,6 +380,10 @@ PROCESSING_RESULT_MAX_BYTES = env_int("PROCESSING_RESULT_MAX_BYTES", 262144, min
 # How long the relay waits on an unreachable broker before leaving the rows for the next run.
 KAFKA_MAX_BLOCK_MS = env_int("KAFKA_MAX_BLOCK_MS", 5000)
 KAFKA_REQUEST_TIMEOUT_MS = env_int("KAFKA_REQUEST_TIMEOUT_MS", 10000)
+# The CloudEvents `source` of every message (a URI-reference: the producer's identity, not a host).
+EVENTS_SOURCE = env.str("EVENTS_SOURCE", default="/user-service").strip()
+if not EVENTS_SOURCE:
+    raise ImproperlyConfigured("EVENTS_SOURCE must not be empty")
 
 # --- Profile data -------------------------------------------------------------
 # Chat sessions kept per user: creating one more removes the least recently active.

@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts.views import jwks_view, openid_configuration_view
 from core import health, metrics_view
+from notifications.asyncapi import asyncapi_view
 
 from . import home
 
@@ -18,6 +19,7 @@ urlpatterns = [
     path("health/ready", health.ready, name="health-ready"),
     path("metrics", metrics_view.metrics, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/asyncapi.json", asyncapi_view, name="asyncapi"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("admin/", admin.site.urls),
 ]

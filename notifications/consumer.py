@@ -12,7 +12,8 @@ transaction together with its `ProcessedEvent` row (so a second delivery of
 the same `event_id` is dropped). Only a transient database fault is retried,
 within `RETRY_BUDGET_SECONDS`. A message that cannot be handled ends with one
 of `DEAD_LETTER_REASONS`: logged on one line, counted, copied to the
-dead-letter topic with the reason in its `dlq_reason` header, and committed.
+dead-letter topic with the reason in its `dlq_reason` header (and, when the
+original was a CloudEvent, in `ce_dlqreason` too), and committed.
 If the copy cannot be made, the offset is not committed and `run` stops
 (`DeadLetterUnavailable`): the broker is away, and nothing is lost.
 """
@@ -68,6 +69,9 @@ DEAD_LETTER_MAX_BYTES = 900 * 1024
 DEAD_LETTER_MAX_KEY_BYTES = 1024
 DEAD_LETTER_MAX_HEADER_BYTES = 64 * 1024
 DETAIL_CHARS = 300
+#: The CloudEvents extension attribute of the dead-letter reason, and the prefix of ours.
+DEAD_LETTER_CE_REASON = "ce_dlqreason"
+DEAD_LETTER_CE_PREFIX = "ce_dlq"
 
 #: What a message that is handled, or dropped as already handled, counts as; every other outcome
 #: is one of `DEAD_LETTER_REASONS` (named in `core.metrics`, whose labels they are).
@@ -300,10 +304,20 @@ def dead_letter_copy(record: Any, outcome: Outcome) -> DeadLetter:
 
     Earlier `dlq_*` headers (a message sent back from the dead-letter topic) are dropped, so that
     each name appears once. An original too big for the copy is cut, and `dlq_truncated` says what.
+
+    A copy of a CloudEvent (binary mode: it has `ce_specversion`) stays one, and carries the reason
+    as an extension attribute too, `ce_dlqreason` (CloudEvents names extensions in lowercase
+    letters and digits only), so that a CloudEvents SDK reading the dead-letter topic gets it with
+    the event. A message that was no CloudEvent is not made to look like a broken one.
     """
     key: bytes | None = record.key
     value: bytes | None = record.value
-    headers = [(name, raw or b"") for name, raw in record.headers or () if not name.startswith("dlq_")]
+    headers = [
+        (name, raw or b"")
+        for name, raw in record.headers or ()
+        if not name.startswith(("dlq_", DEAD_LETTER_CE_PREFIX))
+    ]
+    cloudevent = any(name == "ce_specversion" for name, _ in headers)
     truncated: list[str] = []
     if key is not None and len(key) > DEAD_LETTER_MAX_KEY_BYTES:
         key, truncated = key[:DEAD_LETTER_MAX_KEY_BYTES], [*truncated, "key"]
@@ -322,6 +336,8 @@ def dead_letter_copy(record: Any, outcome: Outcome) -> DeadLetter:
     ]
     if truncated:
         ours.append(("dlq_truncated", ",".join(truncated)))
+    if cloudevent and "headers" not in truncated:
+        ours.append((DEAD_LETTER_CE_REASON, outcome.outcome))
     return DeadLetter(
         key=key, value=value, headers=[*headers, *((n, v.encode(errors="replace")) for n, v in ours)]
     )
