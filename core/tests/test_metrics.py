@@ -16,6 +16,7 @@ from rest_framework.test import APIClient
 
 from notifications import consumer, outbox, services
 from notifications.models import OutboxEvent
+from testing.kafka import produce
 from testing.metrics import Scrape, scrape
 
 LOGIN = "/api/v1/auth/login"
@@ -219,24 +220,20 @@ def test_events_published_and_failed_are_counted(client, settings, no_producer):
 @pytest.mark.django_db
 def test_consumer_messages_are_counted_by_event_and_outcome(client, settings, kafka_broker, monkeypatch):
     """A real broker: three messages in, `consume_events` reads them, the counters follow."""
-    from kafka import KafkaProducer
-
     seen: list[dict] = []
     monkeypatch.setitem(consumer.HANDLERS, "metrics_test_event", seen.append)
     topic = f"metrics-{uuid.uuid4().hex[:8]}"
     settings.KAFKA_BOOTSTRAP_SERVERS = [kafka_broker.bootstrap]
     settings.KAFKA_CONSUMER_GROUP = f"metrics-{uuid.uuid4().hex[:8]}"
-    producer = KafkaProducer(bootstrap_servers=[kafka_broker.bootstrap], acks="all")
-    try:
-        for key, value in (
+    produce(
+        kafka_broker.bootstrap,
+        topic,
+        [
             (b"metrics_test_event", json.dumps({"event_id": str(uuid.uuid4())}).encode()),
             (b"someone-elses-event", b"{}"),
             (b"metrics_test_event", b"{not json"),
-        ):
-            producer.send(topic, key=key, value=value)
-        producer.flush(timeout=10)
-    finally:
-        producer.close(timeout=5)
+        ],
+    )
     before = scrape(client)
 
     call_command("consume_events", "--topic", topic, "--max-messages", "3", "--timeout", "30", stdout=None)

@@ -25,8 +25,7 @@ from accounts.models import User
 from accounts.tests.factories import UserFactory
 from notifications import consumer
 from notifications.models import ProcessedEvent
-
-from .helpers import read_topic, unique_name
+from testing.kafka import produce, read_topic, unique_name
 
 pytestmark = pytest.mark.django_db
 
@@ -277,51 +276,44 @@ def test_consume_events_needs_a_broker(settings):
 def test_consume_events_against_kafka_dedupes_dead_letters_bad_input_and_commits_offsets(
     settings, kafka_broker, handled
 ):
-    from kafka import KafkaProducer
-
     topic = unique_name()
     settings.KAFKA_BOOTSTRAP_SERVERS = [kafka_broker.bootstrap]
     settings.KAFKA_CONSUMER_GROUP = unique_name("group")
     settings.KAFKA_TOPIC_AI_RESULTS_DLQ = unique_name("dlq")
     first = str(uuid.uuid4())
-    producer = KafkaProducer(bootstrap_servers=[kafka_broker.bootstrap], acks="all")
 
-    def produce(*messages):
-        for key, raw in messages:
-            producer.send(topic, key=key, value=raw, partition=0).get(timeout=10)
+    def produce_to_topic(*messages):
+        produce(kafka_broker.bootstrap, topic, messages, partition=0)
 
-    try:
-        produce(
-            (b"test_event", value(event_id=first, n=1)),
-            (b"test_event", value(event_id=first, n=1)),  # the same event delivered again
-            (b"test_event", b"{not json"),
-            (b"nobody_handles_this", value(event_id=str(uuid.uuid4()))),
-            (b"test_event", value(n=2)),  # no event_id: identified by its position
-        )
-        out = io.StringIO()
-        started = time.monotonic()
-        call_command("consume_events", "--topic", topic, "--max-messages", "5", "--timeout", "20", stdout=out)
+    produce_to_topic(
+        (b"test_event", value(event_id=first, n=1)),
+        (b"test_event", value(event_id=first, n=1)),  # the same event delivered again
+        (b"test_event", b"{not json"),
+        (b"nobody_handles_this", value(event_id=str(uuid.uuid4()))),
+        (b"test_event", value(n=2)),  # no event_id: identified by its position
+    )
+    out = io.StringIO()
+    started = time.monotonic()
+    call_command("consume_events", "--topic", topic, "--max-messages", "5", "--timeout", "20", stdout=out)
 
-        assert time.monotonic() - started < 20  # stopped at 5 messages, not at the timeout
-        assert out.getvalue().strip() == "duplicate 1, handled 2, malformed 1, unknown 1"
-        assert handled == [{"event_id": first, "n": 1}, {"n": 2}]
-        assert set(ProcessedEvent.objects.values_list("event_id", flat=True)) == {first, f"{topic}/0/4"}
-        copies = read_topic(kafka_broker.bootstrap, settings.KAFKA_TOPIC_AI_RESULTS_DLQ, expect=2)
-        # Sorted: each copy keeps its key, so the two may land on different partitions of the DLQ,
-        # and a read across partitions has no order.
-        assert sorted((c.key, dict(c.headers)["dlq_reason"]) for c in copies) == [
-            (b"nobody_handles_this", b"unknown"),
-            (b"test_event", b"malformed"),
-        ]
+    assert time.monotonic() - started < 20  # stopped at 5 messages, not at the timeout
+    assert out.getvalue().strip() == "duplicate 1, handled 2, malformed 1, unknown 1"
+    assert handled == [{"event_id": first, "n": 1}, {"n": 2}]
+    assert set(ProcessedEvent.objects.values_list("event_id", flat=True)) == {first, f"{topic}/0/4"}
+    copies = read_topic(kafka_broker.bootstrap, settings.KAFKA_TOPIC_AI_RESULTS_DLQ, expect=2)
+    # Sorted: each copy keeps its key, so the two may land on different partitions of the DLQ,
+    # and a read across partitions has no order.
+    assert sorted((c.key, dict(c.headers)["dlq_reason"]) for c in copies) == [
+        (b"nobody_handles_this", b"unknown"),
+        (b"test_event", b"malformed"),
+    ]
 
-        # The group goes on where it stopped: the next member reads the new message first, and
-        # only it (had the offsets not been committed, it would meet the old ones again).
-        later = str(uuid.uuid4())
-        produce((b"test_event", value(event_id=later, n=3)))
-        out = io.StringIO()
-        call_command("consume_events", "--topic", topic, "--max-messages", "1", "--timeout", "20", stdout=out)
-    finally:
-        producer.close(timeout=5)
+    # The group goes on where it stopped: the next member reads the new message first, and
+    # only it (had the offsets not been committed, it would meet the old ones again).
+    later = str(uuid.uuid4())
+    produce_to_topic((b"test_event", value(event_id=later, n=3)))
+    out = io.StringIO()
+    call_command("consume_events", "--topic", topic, "--max-messages", "1", "--timeout", "20", stdout=out)
 
     assert out.getvalue().strip() == "handled 1"
     assert handled[2:] == [{"event_id": later, "n": 3}]

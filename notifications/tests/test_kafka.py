@@ -18,8 +18,7 @@ from accounts.models import User
 from accounts.tests.support import PASSWORD, bearer
 from notifications import outbox
 from notifications.models import OutboxEvent
-
-from .helpers import read_topic, unique_name
+from testing.kafka import read_topic, unique_name
 
 pytestmark = [
     pytest.mark.slow,

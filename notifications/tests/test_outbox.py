@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from notifications import outbox, services, tasks
 from notifications.models import OutboxEvent
-from notifications.tests.helpers import unique_name
+from testing.kafka import unique_name
 
 pytestmark = pytest.mark.django_db
 

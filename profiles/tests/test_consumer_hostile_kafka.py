@@ -22,8 +22,8 @@ from django.core.management import CommandError, call_command
 from core.metrics import DEAD_LETTER_REASONS
 from notifications.management.commands import consume_events
 from notifications.models import Kind, Notification
-from notifications.tests.helpers import read_topic, unique_name
 from profiles.models import Processing, Requirements, Resume
+from testing.kafka import produce, read_topic, unique_name
 from testing.metrics import scrape
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
@@ -60,16 +60,16 @@ def result(processing: Processing, **fields: Any) -> bytes:
     return json.dumps(body).encode()
 
 
-def produce(bootstrap: str, topic: str, messages: list[tuple[bytes | None, bytes, list]]) -> None:
-    from kafka import KafkaProducer
-
-    # Room for the 3 MB result: the results topic may take what our own dead-letter copy may not.
-    producer = KafkaProducer(bootstrap_servers=[bootstrap], acks="all", max_request_size=8 * 1024 * 1024)
-    try:
-        for key, value, headers in messages:
-            producer.send(topic, key=key, value=value, headers=headers, partition=0).get(timeout=10)
-    finally:
-        producer.close(timeout=5)
+def produce_results(topics: Any, messages: list[tuple[bytes | None, bytes, list]]) -> None:
+    """On one partition, as in production; with room for the 3 MB result: the results topic may
+    take what our own dead-letter copy may not."""
+    produce(
+        topics.KAFKA_BOOTSTRAP_SERVERS[0],
+        topics.KAFKA_TOPIC_AI_RESULTS,
+        messages,
+        partition=0,
+        max_request_size=8 * 1024 * 1024,
+    )
 
 
 def consume(*args: str) -> str:
@@ -96,11 +96,7 @@ def test_hostile_results_are_dead_lettered_the_valid_ones_applied_and_none_seen_
         # The CloudEvents binding: no key, the type in `ce_type`.
         (None, result(second, score=40), [("ce_type", b"processing_result"), ("ce_specversion", b"1.0")]),
     ]
-    produce(
-        topics.KAFKA_BOOTSTRAP_SERVERS[0],
-        topics.KAFKA_TOPIC_AI_RESULTS,
-        [(k, v, [("ce_source", b"ai-handler")]) for k, v, _ in bad] + valid,
-    )
+    produce_results(topics, [(k, v, [("ce_source", b"ai-handler")]) for k, v, _ in bad] + valid)
     total = len(bad) + len(valid)
     before = scrape(client)
 
@@ -136,7 +132,7 @@ def test_hostile_results_are_dead_lettered_the_valid_ones_applied_and_none_seen_
     # at the first message it reads: had any old offset not been committed, that would be the
     # poison pill again (too_deep 1), and a new copy would be in the dead-letter topic.
     third = processing_of(user)
-    produce(topics.KAFKA_BOOTSTRAP_SERVERS[0], topics.KAFKA_TOPIC_AI_RESULTS, [(key, result(third), [])])
+    produce_results(topics, [(key, result(third), [])])
     assert consume("--max-messages", "1", "--timeout", "30") == "handled 1"
     third.refresh_from_db()
     assert third.status == "done"
@@ -145,9 +141,7 @@ def test_hostile_results_are_dead_lettered_the_valid_ones_applied_and_none_seen_
 
 
 def test_a_copy_the_broker_does_not_take_stops_the_command_and_the_message_is_read_again(topics, monkeypatch):
-    produce(
-        topics.KAFKA_BOOTSTRAP_SERVERS[0], topics.KAFKA_TOPIC_AI_RESULTS, [(b"processing_result", b"{", [])]
-    )
+    produce_results(topics, [(b"processing_result", b"{", [])])
 
     def refused(self: Any, letter: Any) -> None:
         from kafka.errors import KafkaTimeoutError

@@ -17,8 +17,8 @@ from django.core.management import call_command
 
 from notifications import outbox
 from notifications.models import Kind, Notification
-from notifications.tests.helpers import read_topic, unique_name
 from profiles.models import Processing
+from testing.kafka import produce, read_topic, unique_name
 
 from . import files
 
@@ -38,8 +38,6 @@ def upload(client, kind: str, name: str, data: bytes) -> dict:
 
 
 def test_the_round_trip_through_the_broker(auth_client, user, settings, kafka_broker, no_producer):
-    from kafka import KafkaProducer
-
     settings.KAFKA_BOOTSTRAP_SERVERS = [kafka_broker.bootstrap]
     settings.KAFKA_TOPIC_DATA = unique_name("data")
     settings.KAFKA_TOPIC_AI_REQUESTS = unique_name("ai")
@@ -66,20 +64,18 @@ def test_the_round_trip_through_the_broker(auth_client, user, settings, kafka_br
     assert (asked["resume_text"], asked["requirements_text"]) == ("Ada Lovelace\nAnalyst", "Needs an analyst")
 
     # The AI handler answers.
-    producer = KafkaProducer(bootstrap_servers=[kafka_broker.bootstrap], acks="all")
-    try:
-        answer = {
-            "event_id": unique_name("result"),
-            "processing_id": processing_id,
-            "status": "done",
-            "result": {"verdict": "a match"},
-            "score": 92,
-        }
-        producer.send(
-            settings.KAFKA_TOPIC_AI_RESULTS, key=b"processing_result", value=json.dumps(answer).encode()
-        ).get(timeout=10)
-    finally:
-        producer.close(timeout=5)
+    answer = {
+        "event_id": unique_name("result"),
+        "processing_id": processing_id,
+        "status": "done",
+        "result": {"verdict": "a match"},
+        "score": 92,
+    }
+    produce(
+        kafka_broker.bootstrap,
+        settings.KAFKA_TOPIC_AI_RESULTS,
+        [(b"processing_result", json.dumps(answer).encode())],
+    )
     out = io.StringIO()
     call_command("consume_events", "--max-messages", "1", "--timeout", "30", stdout=out)
     assert out.getvalue().strip() == "handled 1"
