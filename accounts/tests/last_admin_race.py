@@ -18,7 +18,8 @@ from rest_framework.test import APIClient
 from accounts import services
 from accounts.models import User
 from accounts.services import admins_active
-from accounts.tests.support import PASSWORD, bearer, login_tokens, run_at_once
+from accounts.tests.support import PASSWORD, bearer, login_tokens
+from testing.races import run_at_once
 
 USERS = "/api/v1/users"
 ME = "/api/v1/users/me"

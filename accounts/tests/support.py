@@ -1,13 +1,10 @@
 """What several test modules need: the test password, the user shape, a client with a token,
-a dead cache, a race."""
+a dead cache. The race of several threads at once is testing.races.run_at_once."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from typing import Any
 
-from django.db import connection
 from rest_framework.test import APIClient
 
 #: The password of every test user (`UserFactory`, the `user` fixtures); long enough for the validators.
@@ -68,29 +65,6 @@ def bearer_for(user: Any, password: str = PASSWORD, **extra: Any) -> APIClient:
     client = bearer(tokens["access"])
     client.tokens = tokens  # type: ignore[attr-defined]
     return client
-
-
-def run_at_once(calls: list[Callable[[], Any]]) -> list[Any]:
-    """Run the calls in threads released together; their results (or exceptions), in order."""
-    barrier = threading.Barrier(len(calls))
-    results: list[Any] = [None] * len(calls)
-
-    def worker(index: int, call: Callable[[], Any]) -> None:
-        try:
-            barrier.wait(timeout=10)
-            results[index] = call()
-        except Exception as exc:  # reported by the test, not lost in the thread
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert not any(thread.is_alive() for thread in threads), "a request hung"
-    return results
 
 
 def committing(client: Any, capture_on_commit: Any) -> Any:

@@ -11,7 +11,8 @@ from rest_framework.test import APIClient
 
 from accounts.models import AuthSession
 from accounts.tests.factories import UserFactory
-from accounts.tests.support import PASSWORD, run_at_once
+from accounts.tests.support import PASSWORD
+from testing.races import run_at_once
 
 LOGIN = "/api/v1/auth/login"
 REFRESH = "/api/v1/auth/refresh"

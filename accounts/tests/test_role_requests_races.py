@@ -12,9 +12,10 @@ from rest_framework.test import APIClient
 from accounts import services
 from accounts.models import AuditEvent, RoleRequest
 from accounts.tests.factories import UserFactory
-from accounts.tests.support import PASSWORD, bearer, run_at_once
+from accounts.tests.support import PASSWORD, bearer
 from core.errors import ServiceError
 from notifications.models import Notification, OutboxEvent
+from testing.races import run_at_once
 
 pytestmark = pytest.mark.usefixtures("commit_per_request")
 

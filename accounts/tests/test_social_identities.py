@@ -123,7 +123,7 @@ def test_with_another_identity_left_one_may_go_but_not_the_last(social_only):
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_unlinks_at_once_leave_one_identity():
-    from accounts.tests.support import run_at_once
+    from testing.races import run_at_once
 
     if connection.vendor != "postgresql":
         pytest.skip("row locks across connections need PostgreSQL")

@@ -27,9 +27,10 @@ def main(folder: str, scenario: str, count: int) -> None:
     from rest_framework.test import APIClient
 
     from accounts.services import user_create
-    from accounts.tests.support import PASSWORD, bearer, run_at_once
+    from accounts.tests.support import PASSWORD, bearer
     from notifications.models import OutboxEvent
     from profiles.models import ChatSession, LLMSetting
+    from testing.races import run_at_once
 
     user = user_create(username="racer", email="racer@example.com", password=PASSWORD)
     login = {"username": "racer", "password": PASSWORD}

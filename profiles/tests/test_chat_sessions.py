@@ -11,9 +11,10 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import UserFactory
-from accounts.tests.support import PASSWORD, bearer, run_at_once
+from accounts.tests.support import PASSWORD, bearer
 from profiles.models import CHAT_METADATA_MAX_BYTES, ChatSession
 from testing.processes import environment, last_json_line, python
+from testing.races import run_at_once
 
 SESSIONS = "/api/v1/chat-sessions"
 FIELDS = {"id", "title", "external_id", "metadata", "created_at", "updated_at", "last_activity_at"}

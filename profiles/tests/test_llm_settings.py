@@ -11,12 +11,13 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
 from accounts.tests.factories import UserFactory
-from accounts.tests.support import CACHE_DOWN, bearer, run_at_once
+from accounts.tests.support import CACHE_DOWN, bearer
 from notifications.models import OutboxEvent
 from profiles.llm_catalog import catalog
 from profiles.models import LLMSetting
 from profiles.selectors import llm_settings as llm_cache
 from testing.processes import environment, last_json_line, python
+from testing.races import run_at_once
 
 from .support import events
 

@@ -6,7 +6,6 @@ handler of the consumer."""
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from notifications import consumer, outbox
 from notifications.models import Kind, Notification, OutboxEvent
 from profiles.models import Processing
 from profiles.processing_limit import block_key, counter_key, processing_start_hit
+from testing.races import run_at_once
 
 from .support import events, other_client, ttl
 
@@ -176,22 +176,15 @@ def test_starts_naming_unknown_documents_are_counted_too(auth_client, user, docu
 
 def test_the_count_is_atomic_under_concurrent_starts(user):
     """20 threads at once against the cache in use (the in-process one, or Redis in CI): 5 pass."""
-    barrier = threading.Barrier(20)
-    outcomes: list[str] = []
 
-    def hit() -> None:
-        barrier.wait(timeout=10)
+    def hit() -> str:
         try:
             processing_start_hit(user_id=user.id)
-            outcomes.append("ok")
         except ServiceError as exc:
-            outcomes.append(str(service_error_status(exc)))
+            return str(service_error_status(exc))
+        return "ok"
 
-    threads = [threading.Thread(target=hit) for _ in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    outcomes = run_at_once([hit] * 20)
     assert sorted(outcomes) == ["429"] * 15 + ["ok"] * 5
 
 

@@ -9,7 +9,6 @@ Needs PostgreSQL (the workers must see the test's committed rows) and Redis (the
 from __future__ import annotations
 
 import http.client
-import threading
 import time
 
 import pytest
@@ -20,6 +19,7 @@ from accounts.tests.factories import UserFactory
 from accounts.tests.support import PASSWORD, bearer_for
 from profiles.models import Processing
 from testing.processes import child_database_url, environment, running
+from testing.races import run_at_once
 
 pytestmark = [
     pytest.mark.slow,
@@ -68,25 +68,18 @@ def test_two_workers_accept_exactly_five_starts_in_the_window(server):
     user = UserFactory(password=PASSWORD)
     access, resume, requirements = _documents(user)
     body = f'{{"resume_id": "{resume}", "requirements_id": "{requirements}"}}'
-    barrier = threading.Barrier(20)
-    statuses: list[int] = []
 
-    def fire() -> None:
+    def fire() -> int:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        barrier.wait(timeout=10)
         conn.request(
             "POST",
             "/api/v1/processings",
             body=body,
             headers={"Authorization": f"Bearer {access}", "Content-Type": "application/json"},
         )
-        statuses.append(conn.getresponse().status)
+        return conn.getresponse().status
 
-    threads = [threading.Thread(target=fire) for _ in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    statuses = run_at_once([fire] * 20, timeout=60)
 
     assert sorted(statuses) == [202] * 5 + [429] * 15, statuses
     assert Processing.objects.filter(user=user).count() == 5
