@@ -1,5 +1,6 @@
-"""The fixtures of real servers, for every app's tests: the Kafka broker, a Redis, ports that refuse
-or never answer, and the relay's producer dropped around a test that points it at a broker.
+"""The fixtures every app's tests share beyond users and clients (those are in the root
+conftest.py): the Kafka broker, a Redis, ports that refuse or never answer, the relay's producer
+dropped around a test that points it at a broker, and the OpenAPI document.
 
 A pytest plugin (the root conftest.py names it in `pytest_plugins`); the classes that start the
 servers are in `testing/stack.py`, which the drills use as well.
@@ -13,6 +14,7 @@ import socket
 import subprocess
 from collections.abc import Iterator
 from contextlib import suppress
+from typing import Any
 
 import pytest
 
@@ -94,3 +96,18 @@ def black_hole() -> Iterator[int]:
     sock.listen(16)
     yield int(sock.getsockname()[1])
     sock.close()
+
+
+# --- the OpenAPI document -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def openapi_schema(django_db_setup: Any, django_db_blocker: Any) -> dict[str, Any]:
+    """`/api/schema/?format=json`, generated once per test process (a second or so each time);
+    read it, do not change it."""
+    from django.test import Client
+
+    with django_db_blocker.unblock():
+        response = Client().get("/api/schema/?format=json")
+    assert response.status_code == 200
+    return dict(response.json())

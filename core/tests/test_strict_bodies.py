@@ -36,16 +36,6 @@ FORM = "application/x-www-form-urlencoded"
 WRITE_METHODS = ("post", "put", "patch")
 
 
-@pytest.fixture(scope="module")
-def schema(django_db_blocker: Any) -> dict[str, Any]:
-    from django.test import Client
-
-    with django_db_blocker.unblock():
-        response = Client().get("/api/schema/?format=json")
-    assert response.status_code == 200
-    return dict(response.json())
-
-
 # --- bodies made from the schema ------------------------------------------------------------
 
 #: Values for fields whose shape a generic sample would not pass (formats the schema does not say).
@@ -173,13 +163,13 @@ def walker(user: Any, admin_user: Any) -> Walker:
     return Walker(user, admin_user)
 
 
-def test_every_write_operation_names_an_unknown_field(schema, walker):
-    operations = _json_operations(schema)
+def test_every_write_operation_names_an_unknown_field(openapi_schema, walker):
+    operations = _json_operations(openapi_schema)
     assert len(operations) >= 25, "the walk found too few operations to be the schema's"
     wrong = []
     for method, path, body_schema in operations:
         name = f"{method.upper()} {path}"
-        body = {**WHOLE_BODIES.get(name, _sample(schema, body_schema)), EXTRA: 1}
+        body = {**WHOLE_BODIES.get(name, _sample(openapi_schema, body_schema)), EXTRA: 1}
         response = walker.send(method, path, body)
         answer = response.json() if response.get("Content-Type") == "application/json" else response.content
         # Exactly this error: the rest of the body was valid, so the field is what was refused.
@@ -206,11 +196,11 @@ def _with_extra_inside(schema: dict[str, Any], body: dict[str, Any], body_schema
     return nested
 
 
-def test_every_nested_object_of_a_body_names_an_unknown_field(schema, walker):
+def test_every_nested_object_of_a_body_names_an_unknown_field(openapi_schema, walker):
     reached = []
-    for method, path, body_schema in _json_operations(schema):
-        body = _sample(schema, body_schema, optional=True)
-        if not _with_extra_inside(schema, body, body_schema):
+    for method, path, body_schema in _json_operations(openapi_schema):
+        body = _sample(openapi_schema, body_schema, optional=True)
+        if not _with_extra_inside(openapi_schema, body, body_schema):
             continue
         response = walker.send(method, path, body)
         reached.append(f"{method.upper()} {path}")
@@ -225,12 +215,12 @@ def test_every_nested_object_of_a_body_names_an_unknown_field(schema, walker):
     } <= set(reached)
 
 
-def test_the_schema_says_request_bodies_take_no_other_field(schema):
+def test_the_schema_says_request_bodies_take_no_other_field(openapi_schema):
     checked = 0
-    for method, path, body_schema in _json_operations(schema):
+    for method, path, body_schema in _json_operations(openapi_schema):
         pending = [body_schema]
         while pending:  # the body and every object nested in it
-            node = _resolve(schema, pending.pop())
+            node = _resolve(openapi_schema, pending.pop())
             if "properties" in node:
                 assert node.get("additionalProperties") is False, (method, path, node)
                 pending.extend(node["properties"].values())
