@@ -20,7 +20,9 @@ from accounts.tests.support import PASSWORD, bearer_for, committing, login_token
 from core.read_through import ReadThrough
 
 #: The fixtures of real servers (the Kafka broker, Redis, ports that refuse): testing/fixtures.py.
-pytest_plugins = ["testing.fixtures"]
+#: Every event a test leaves in the outbox is checked against the event registry at its end:
+#: notifications/tests/event_contract.py.
+pytest_plugins = ["testing.fixtures", "notifications.tests.event_contract"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
