@@ -166,3 +166,12 @@ def superuser_client(client: Any, root: Any, django_capture_on_commit_callbacks:
 @pytest.fixture
 def admin_client(admin_user: Any) -> APIClient:
     return bearer_for(admin_user)
+
+
+@pytest.fixture
+def staff_client(client: Any, admin_user: Any) -> Any:
+    """The Django test client, logged in to the admin as `admin_user` made a superuser as well."""
+    admin_user.is_superuser = True
+    admin_user.save()
+    client.force_login(admin_user)
+    return client

@@ -10,14 +10,6 @@ from accounts.tests.factories import UserFactory
 from notifications.models import OutboxEvent
 
 
-@pytest.fixture
-def staff_client(client, admin_user):
-    admin_user.is_superuser = True
-    admin_user.save()
-    client.force_login(admin_user)
-    return client
-
-
 def _change_form(user: User, *, groups: list[Group], is_active: bool = True, revoke: set[str] = frozenset()):
     sessions = list(AuthSession.objects.filter(user=user).order_by("-last_used_at"))
     data = {

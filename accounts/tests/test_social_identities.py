@@ -147,14 +147,6 @@ def test_two_unlinks_at_once_leave_one_identity():
 # --- the Django admin -------------------------------------------------------------
 
 
-@pytest.fixture
-def staff_client(client, admin_user):
-    admin_user.is_superuser = True
-    admin_user.save()
-    client.force_login(admin_user)
-    return client
-
-
 def _change_form(user: User, *, unlink: set[str]) -> dict:
     identities = list(UserSocialAuth.objects.filter(user=user).order_by("id"))
     data = {

@@ -10,9 +10,7 @@ Topics and the consumer group are the test's own: the session broker is shared b
 from __future__ import annotations
 
 import io
-import json
 import math
-import uuid
 from collections import Counter
 from typing import Any
 
@@ -22,13 +20,12 @@ from django.core.management import CommandError, call_command
 from core.metrics import DEAD_LETTER_REASONS
 from notifications.management.commands import consume_events
 from notifications.models import Kind, Notification
-from profiles.models import Processing, Requirements, Resume
 from testing.kafka import produce, read_topic, unique_name
 from testing.metrics import scrape
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db]
+from .support import POISON_PILL, processing_of, result_message
 
-POISON_PILL = b"[" * 100_000 + b"]" * 100_000
+pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
 
 @pytest.fixture
@@ -38,26 +35,6 @@ def topics(settings: Any, kafka_broker: Any) -> Any:
     settings.KAFKA_TOPIC_AI_RESULTS_DLQ = unique_name("results-dlq")
     settings.KAFKA_CONSUMER_GROUP = unique_name("group")
     return settings
-
-
-def processing_of(user: Any) -> Processing:
-    return Processing.objects.create(
-        user=user,
-        resume=Resume.objects.create(user=user, text="Python"),
-        requirements=Requirements.objects.create(user=user, text="Needs Python"),
-    )
-
-
-def result(processing: Processing, **fields: Any) -> bytes:
-    body = {
-        "event_id": str(uuid.uuid4()),
-        "processing_id": str(processing.id),
-        "status": "done",
-        "result": {"verdict": "a match"},
-        "score": 80,
-        **fields,
-    }
-    return json.dumps(body).encode()
 
 
 def produce_results(topics: Any, messages: list[tuple[bytes | None, bytes, list]]) -> None:
@@ -83,18 +60,22 @@ def test_hostile_results_are_dead_lettered_the_valid_ones_applied_and_none_seen_
     key = b"processing_result"
     bad = [
         (key, POISON_PILL, "too_deep"),
-        (key, result(first, result="x" * 3_000_000), "too_large"),
-        (key, result(first, score=-1e308), "invalid"),
-        (key, result(first, status=["done"]), "invalid"),
-        (key, result(first, score=math.nan), "invalid"),
-        (key, result(first, score=True), "invalid"),
+        (key, result_message(first, result="x" * 3_000_000), "too_large"),
+        (key, result_message(first, score=-1e308), "invalid"),
+        (key, result_message(first, status=["done"]), "invalid"),
+        (key, result_message(first, score=math.nan), "invalid"),
+        (key, result_message(first, score=True), "invalid"),
         (key, b"\xff not json", "malformed"),
-        (b"someone_elses_event", result(first), "unknown"),
+        (b"someone_elses_event", result_message(first), "unknown"),
     ]
     valid = [
-        (key, result(first, score=92), []),
+        (key, result_message(first, score=92), []),
         # The CloudEvents binding: no key, the type in `ce_type`.
-        (None, result(second, score=40), [("ce_type", b"processing_result"), ("ce_specversion", b"1.0")]),
+        (
+            None,
+            result_message(second, score=40),
+            [("ce_type", b"processing_result"), ("ce_specversion", b"1.0")],
+        ),
     ]
     produce_results(topics, [(k, v, [("ce_source", b"ai-handler")]) for k, v, _ in bad] + valid)
     total = len(bad) + len(valid)
@@ -132,7 +113,7 @@ def test_hostile_results_are_dead_lettered_the_valid_ones_applied_and_none_seen_
     # at the first message it reads: had any old offset not been committed, that would be the
     # poison pill again (too_deep 1), and a new copy would be in the dead-letter topic.
     third = processing_of(user)
-    produce_results(topics, [(key, result(third), [])])
+    produce_results(topics, [(key, result_message(third), [])])
     assert consume("--max-messages", "1", "--timeout", "30") == "handled 1"
     third.refresh_from_db()
     assert third.status == "done"

@@ -5,7 +5,6 @@ The real broker is in `test_consumer_hostile_kafka.py`."""
 
 from __future__ import annotations
 
-import json
 import math
 import uuid
 from types import SimpleNamespace
@@ -16,22 +15,16 @@ import pytest
 from notifications import consumer
 from notifications.models import Kind, Notification, ProcessedEvent
 from notifications.tests.test_consumer import FakeConsumer, record
-from profiles.models import Processing, Requirements, Resume
+from profiles.models import Processing
 
-from .support import events
+from .support import POISON_PILL, events, processing_of, result_message
 
 pytestmark = pytest.mark.django_db
-
-POISON_PILL = b"[" * 100_000 + b"]" * 100_000
 
 
 @pytest.fixture
 def processing(user: Any) -> Processing:
-    return Processing.objects.create(
-        user=user,
-        resume=Resume.objects.create(user=user, text="Python"),
-        requirements=Requirements.objects.create(user=user, text="Needs Python"),
-    )
+    return processing_of(user)
 
 
 @pytest.fixture
@@ -42,18 +35,6 @@ def no_sleep(monkeypatch: Any) -> None:
         raise AssertionError(f"the consumer slept {seconds} s: a retry")
 
     monkeypatch.setattr(consumer.time, "sleep", sleep)
-
-
-def result_value(processing: Processing, **fields: Any) -> bytes:
-    body = {
-        "event_id": str(uuid.uuid4()),
-        "processing_id": str(processing.id),
-        "status": "done",
-        "result": {"verdict": "a match"},
-        "score": 80,
-        **fields,
-    }
-    return json.dumps(body).encode()
 
 
 def deliver(raw: bytes, **kwargs: Any) -> str:
@@ -75,14 +56,14 @@ def assert_untouched(processing: Processing) -> None:
 )
 def test_a_score_that_is_not_a_finite_number_from_0_to_100_is_invalid(processing, no_sleep, caplog, score):
     # json.dumps writes NaN and Infinity as such, and json.loads reads them: the AI handler might too.
-    assert deliver(result_value(processing, score=score)) == "invalid"
+    assert deliver(result_message(processing, score=score)) == "invalid"
     assert_untouched(processing)
     assert "score must be a finite number from 0 to 100 or null" in caplog.text
 
 
 @pytest.mark.parametrize("score", [0, 100, 42.5, None])
 def test_a_score_from_0_to_100_or_null_is_stored(processing, score):
-    assert deliver(result_value(processing, score=score)) == "handled"
+    assert deliver(result_message(processing, score=score)) == "handled"
     processing.refresh_from_db()
     assert (processing.status, processing.score) == ("done", None if score is None else float(score))
 
@@ -101,20 +82,22 @@ def test_a_score_from_0_to_100_or_null_is_stored(processing, score):
     ids=repr,
 )
 def test_a_bad_status_or_id_is_invalid_at_once_not_retried(processing, no_sleep, fields):
-    assert deliver(result_value(processing, **fields)) == "invalid"
+    assert deliver(result_message(processing, **fields)) == "invalid"
     assert_untouched(processing)
 
 
 def test_a_result_over_its_limit_serialized_is_invalid(processing, settings, no_sleep, caplog):
     settings.PROCESSING_RESULT_MAX_BYTES = 1000
-    assert deliver(result_value(processing, result={"text": "й" * 500})) == "invalid"  # 1,000 bytes of UTF-8
+    assert (
+        deliver(result_message(processing, result={"text": "й" * 500})) == "invalid"
+    )  # 1,000 bytes of UTF-8
     assert "over PROCESSING_RESULT_MAX_BYTES" in caplog.text
     assert_untouched(processing)
-    assert deliver(result_value(processing, result="й" * 499)) == "handled"  # 998 + the quotes
+    assert deliver(result_message(processing, result="й" * 499)) == "handled"  # 998 + the quotes
 
 
 def test_a_result_holding_nan_is_invalid(processing, no_sleep):
-    assert deliver(result_value(processing, result={"similarity": math.nan})) == "invalid"
+    assert deliver(result_message(processing, result={"similarity": math.nan})) == "invalid"
     assert_untouched(processing)
 
 
@@ -122,14 +105,14 @@ def test_a_3_mb_result_is_refused_unread(processing, monkeypatch):
     parsed: list[Any] = []
     monkeypatch.setattr(consumer, "json", SimpleNamespace(loads=lambda text: parsed.append(text)))
 
-    assert deliver(result_value(processing, result="x" * 3_000_000)) == "too_large"
+    assert deliver(result_message(processing, result="x" * 3_000_000)) == "too_large"
     assert parsed == []
     assert_untouched(processing)
 
 
 def test_a_result_for_no_processing_is_ignored_and_logged_not_dead_lettered(processing, caplog):
     letters: list[consumer.DeadLetter] = []
-    raw = result_value(processing, processing_id=str(uuid.uuid4()))
+    raw = result_message(processing, processing_id=str(uuid.uuid4()))
 
     outcomes = consumer.run(
         FakeConsumer([[record(0, key=b"processing_result", raw=raw)]]),
@@ -146,7 +129,7 @@ def test_with_ce_type_and_no_key_the_result_is_applied(processing):
     headers = [("ce_type", b"processing_result"), ("ce_specversion", b"1.0"), ("ce_id", b"ce-42")]
     assert (
         consumer.handle_message(
-            key=None, value=result_value(processing, event_id=None), headers=headers, fallback_id="t/0/0"
+            key=None, value=result_message(processing, event_id=None), headers=headers, fallback_id="t/0/0"
         )
         == "handled"
     )
@@ -159,15 +142,15 @@ def test_a_valid_result_behind_every_kind_of_bad_one_is_applied(processing, user
     """One partition, as in production: each bad message is dead-lettered and the next one read."""
     bad = [
         (POISON_PILL, "too_deep"),
-        (result_value(processing, result="x" * 3_000_000), "too_large"),
-        (result_value(processing, score=-1e308), "invalid"),
-        (result_value(processing, score=101), "invalid"),
-        (result_value(processing, score=True), "invalid"),
-        (result_value(processing, score=math.nan), "invalid"),
-        (result_value(processing, status=["done"]), "invalid"),
+        (result_message(processing, result="x" * 3_000_000), "too_large"),
+        (result_message(processing, score=-1e308), "invalid"),
+        (result_message(processing, score=101), "invalid"),
+        (result_message(processing, score=True), "invalid"),
+        (result_message(processing, score=math.nan), "invalid"),
+        (result_message(processing, status=["done"]), "invalid"),
         (b"\xff{", "malformed"),
     ]
-    valid = result_value(processing, score=92, result={"verdict": "a match"})
+    valid = result_message(processing, score=92, result={"verdict": "a match"})
     records = [record(i, key=b"processing_result", raw=raw) for i, (raw, _) in enumerate(bad)]
     fake = FakeConsumer([[*records, record(len(bad), key=b"processing_result", raw=valid)]])
     letters: list[consumer.DeadLetter] = []

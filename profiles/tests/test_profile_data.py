@@ -113,14 +113,6 @@ def test_the_account_purge_removes_all_three(auth_client, admin_client, user, ad
 # --- admin -----------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def staff_client(client, admin_user):
-    admin_user.is_superuser = True
-    admin_user.save()
-    client.force_login(admin_user)
-    return client
-
-
 @pytest.mark.parametrize(
     ("url", "queries"),
     [
