@@ -16,22 +16,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache, caches
 
-from core.errors import RateLimited, Unavailable
+from core.errors import RateLimited
 from core.ids import Id
+from core.throttling import cache_failure_refuses
 
 logger = logging.getLogger(__name__)
 
 WINDOW_SECONDS = 60
-#: The Retry-After of a refusal because a limit's cache failed.
-CACHE_DOWN_RETRY_AFTER = 5
 
 # KEYS: counter, block. ARGV: limit, window, block seconds.
 # Returns {1, count} for an accepted start, {0, seconds to wait} for a refusal.
@@ -111,18 +108,6 @@ def _local_hit(user_id: Id) -> Verdict:
         except ValueError:  # no window yet, or it ended since the read: this start opens one
             cache.set(counter_key(user_id), 1, WINDOW_SECONDS)
         return Verdict(True, 0)
-
-
-@contextmanager
-def cache_failure_refuses(log: logging.Logger, warning: str, detail: str, code: str) -> Iterator[None]:
-    """A limit whose cache fails refuses (503, `Unavailable` with `detail` and `code`), logging
-    `warning`: a limit that is "all clear" while Redis is down is what a flood would wait for.
-    This one and the upload throttle (`profiles.throttles`) fail closed alike."""
-    try:
-        yield
-    except Exception:
-        log.warning(warning, exc_info=True)
-        raise Unavailable(detail, code=code, retry_after=CACHE_DOWN_RETRY_AFTER) from None
 
 
 def processing_start_hit(*, user_id: Id) -> None:
