@@ -39,6 +39,7 @@ def _compose(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 @needs_compose
 def test_compose_validates_on_a_fresh_clone_without_env(tmp_path):
     shutil.copy(COMPOSE, tmp_path / "docker-compose.yml")
@@ -48,6 +49,7 @@ def test_compose_validates_on_a_fresh_clone_without_env(tmp_path):
     assert result.stderr.strip() == ""  # no "variable is not set" warning either
 
 
+@pytest.mark.slow
 @needs_compose
 def test_compose_validates_with_the_example_env_and_keeps_the_order(tmp_path):
     shutil.copy(COMPOSE, tmp_path / "docker-compose.yml")
@@ -108,6 +110,7 @@ def test_the_image_is_slim_and_runs_as_a_user():
         assert private in ignored
 
 
+@pytest.mark.slow
 @needs_compose
 def test_uploads_land_in_a_volume_not_in_the_image(tmp_path):
     """The image's /app is read-only code: uploads need a writable volume that outlives the image."""
@@ -126,6 +129,7 @@ def test_uploads_land_in_a_volume_not_in_the_image(tmp_path):
     assert "DOCUMENT_STORAGE_DIR=/var/lib/user-service/documents" in dockerfile
 
 
+@pytest.mark.slow
 def test_the_entrypoint_makes_one_secret_key_and_keeps_it(tmp_path):
     key_file = tmp_path / "state" / "secret_key"
     key_file.parent.mkdir()

@@ -33,6 +33,7 @@ def test_ready_on_the_embedded_default_has_no_broker(client, settings):
     assert response["Cache-Control"] == "no-store"
 
 
+@pytest.mark.slow  # a redis-server of its own unless REDIS_URL names one
 @pytest.mark.django_db
 def test_ready_with_a_working_celery_broker(client, settings, redis_url):
     settings.CELERY_BROKER_URL = redis_url
