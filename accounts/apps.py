@@ -9,8 +9,6 @@ class AccountsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from config import schema  # noqa: F401  (registers the OpenAPI auth scheme)
-
         # Django-required wiring, like contenttypes and permissions: a flushed
         # database (`flush`, transactional tests) gets the roles back.
         post_migrate.connect(ensure_default_roles, sender=self)

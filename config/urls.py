@@ -6,7 +6,7 @@ from accounts.views import jwks_view, openid_configuration_view
 from core import health, metrics_view
 from notifications.asyncapi import asyncapi_view
 
-from . import home
+from . import home, schema  # noqa: F401  (schema: registers the OpenAPI auth scheme of accounts' tokens)
 
 urlpatterns = [
     path("", home.home, name="home"),

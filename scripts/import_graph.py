@@ -34,7 +34,10 @@ ABOVE_LOWEST = ("accounts", "profiles")
 #: The layer contracts: a package never imports the ones listed for it.
 FORBIDDEN: dict[str, tuple[str, ...]] = {
     "core": ("accounts", "config", "notifications", "profiles"),
-    "accounts": ("profiles",),
+    "accounts": ("config", "profiles"),
+    # The composition root imports the apps, never the other way round.
+    "notifications": ("config",),
+    "profiles": ("config",),
 }
 
 
