@@ -2,8 +2,9 @@
 
 Handlers register with `@handles("event_name")` and take the decoded payload.
 They live with the app that owns the event, in its `handlers` module (say
-`profiles/handlers.py` for `processing_result`), which `run` imports: this,
-the lowest app, never imports the apps above it.
+`profiles/handlers.py` for `processing_result`), which that app's
+`AppConfig.ready()` imports, once: this, the lowest app, never imports the
+apps above it.
 
 One message never decides the stream's fate. Each is handled in its own `try`:
 its size is checked before it is read, its JSON parsed with a depth bound, its
@@ -34,7 +35,6 @@ from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, connections, transaction
-from django.utils.module_loading import autodiscover_modules
 
 from core.metrics import DEAD_LETTER_REASONS, consumer_dead_lettered, consumer_message_counted
 
@@ -135,11 +135,6 @@ def handles(name: str, *, validate: Validator | None = None) -> Callable[[Handle
         return func
 
     return register
-
-
-def load_handlers() -> None:
-    """Import every installed app's `handlers` module, where it registers what it consumes."""
-    autodiscover_modules("handlers")
 
 
 def _header(headers: Headers | None, name: str) -> str | None:
@@ -377,7 +372,6 @@ def run(
     """
     from kafka.structs import OffsetAndMetadata  # kafka-python only where a consumer runs
 
-    load_handlers()
     outcomes: Counter[str] = Counter()
     stop = stop or threading.Event()
     deadline = time.monotonic() + timeout if timeout else None

@@ -235,7 +235,6 @@ def receive_schema_accepts(body: dict) -> bool:
 
 
 def consumer_accepts(body: dict) -> bool:
-    consumer.load_handlers()
     validate = consumer.VALIDATORS["processing_result"]
     try:
         validate(body)

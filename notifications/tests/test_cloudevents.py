@@ -168,7 +168,6 @@ def result_message(processing, *, event_id: str | None) -> KafkaMessage:
 @pytest.mark.django_db
 @pytest.mark.parametrize("with_headers", [True, False], ids=["cloudevent", "plain"])
 def test_the_consumer_applies_a_processing_result_with_or_without_the_headers(processing, with_headers):
-    consumer.load_handlers()
     message = result_message(processing, event_id=str(uuid.uuid4()))
     headers = list(message.headers.items()) if with_headers else None
 
@@ -183,7 +182,6 @@ def test_the_consumer_applies_a_processing_result_with_or_without_the_headers(pr
 
 @pytest.mark.django_db
 def test_a_cloudevent_without_event_id_is_deduplicated_by_ce_id(processing):
-    consumer.load_handlers()
     message = result_message(processing, event_id=None)
     headers = list(message.headers.items())
 
