@@ -1,7 +1,7 @@
 """The fixtures every app's tests share beyond users, clients and the Kafka broker (those are in
 the root conftest.py, which reads KAFKA_TEST_BOOTSTRAP where docs/configuration.md says): a Redis,
 ports that refuse or never answer, the relay's producer dropped around a test that points it at
-a broker, and the OpenAPI document.
+a broker, the OpenAPI document; and the static files found once per process.
 
 A pytest plugin (the root conftest.py names it in `pytest_plugins`); the classes that start the
 servers are in `testing/stack.py`, which the drills use as well.
@@ -92,3 +92,37 @@ def openapi_schema(django_db_setup: Any, django_db_blocker: Any) -> dict[str, An
         response = Client().get("/api/schema/?format=json")
     assert response.status_code == 200
     return dict(response.json())
+
+
+# --- the static files ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _static_files_found_once() -> Iterator[None]:
+    """WhiteNoise walks every app's static folder (`WHITENOISE_USE_FINDERS`) each time a test client
+    builds its middleware: a third of the time of the tests that make a few clients. The files do
+    not change during a run, so the first walk serves every later client built with the same
+    settings (what WhiteNoise answers for a file is the same)."""
+    from django.conf import settings
+    from whitenoise.middleware import WhiteNoiseMiddleware
+
+    walk = WhiteNoiseMiddleware.add_files_from_finders
+    found: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+    def add_files_from_finders(self: WhiteNoiseMiddleware) -> None:
+        key = (
+            self.static_prefix, self.max_age, self.allow_all_origins, self.charset,
+            self.add_headers_function, self.index_file,
+            getattr(self.immutable_file_test, "__func__", self.immutable_file_test),
+            tuple(settings.INSTALLED_APPS), tuple(map(str, getattr(settings, "STATICFILES_DIRS", ()))),
+            tuple(getattr(settings, "STATICFILES_FINDERS", ())),
+        )  # fmt: skip
+        if key not in found:
+            before = dict(self.files)
+            walk(self)
+            found[key] = {url: file for url, file in self.files.items() if before.get(url) is not file}
+        self.files.update(found[key])
+
+    WhiteNoiseMiddleware.add_files_from_finders = add_files_from_finders  # type: ignore[method-assign]
+    yield
+    WhiteNoiseMiddleware.add_files_from_finders = walk  # type: ignore[method-assign]
