@@ -92,7 +92,14 @@ def http(
 
 @dataclass
 class Gunicorn:
-    """One gunicorn of a WSGI module on a loopback port, in its own process group."""
+    """One gunicorn of a WSGI module on a loopback port, in its own process group.
+
+    `conf=True` starts it as `make serve` and the image do, `gunicorn -c gunicorn.conf.py
+    config.wsgi` from the checkout (its workers, threads, access log, hooks and metrics folder),
+    with only the address given (`GUNICORN_BIND`); `flags` then override it on the command line
+    (the old tuned variant). `conf=False`: `flags` alone, from a folder without a gunicorn.conf.py
+    (the anchors: 2 sync workers, no access log).
+    """
 
     name: str
     wsgi: str
@@ -100,7 +107,8 @@ class Gunicorn:
     env: dict[str, str]
     log_dir: Path
     health_path: str
-    workers: int = 2
+    conf: bool = False
+    flags: tuple[str, ...] = ()
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
     log_path: Path = field(default_factory=Path)
@@ -109,30 +117,29 @@ class Gunicorn:
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def command(self) -> list[str]:
+        if self.conf:
+            return [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", self.wsgi, *self.flags]
+        return [
+            sys.executable, "-m", "gunicorn", self.wsgi,
+            "--bind", f"127.0.0.1:{self.port}", "--timeout", "30", "--graceful-timeout", "5",
+            "--log-level", "warning", *self.flags,
+        ]  # fmt: skip
+
     def start(self) -> None:
         self.port = free_port()
         self.log_path = self.log_dir / f"gunicorn-{self.name}.log"
-        command = [
-            sys.executable, "-m", "gunicorn", self.wsgi,
-            "--chdir", str(self.chdir),
-            "--bind", f"127.0.0.1:{self.port}",
-            "--workers", str(self.workers),
-            # gunicorn.conf.py (read from the checkout) asks for threads; both sides run sync workers.
-            "--worker-class", "sync", "--threads", "1",
-            "--timeout", "30",
-            "--graceful-timeout", "5",
-            "--log-level", "warning",
-        ]  # fmt: skip
+        env = {**self.env, "GUNICORN_BIND": f"127.0.0.1:{self.port}"}
         with self.log_path.open("wb") as out:
             self.process = subprocess.Popen(
-                command,
+                self.command(),
                 cwd=self.chdir,
-                env=self.env,
+                env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 fail(f"gunicorn ({self.name}) exited with {self.process.returncode}:\n{self.tail()}")
@@ -141,7 +148,7 @@ class Gunicorn:
                     log(f"gunicorn {self.name} ({self.wsgi}) ready on {self.base}")
                     return
             time.sleep(0.2)
-        fail(f"gunicorn ({self.name}) did not answer {self.health_path} within 60 s:\n{self.tail()}")
+        fail(f"gunicorn ({self.name}) did not answer {self.health_path} within 90 s:\n{self.tail()}")
 
     def tail(self) -> str:
         try:
@@ -156,7 +163,7 @@ class Gunicorn:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
         try:
-            process.wait(timeout=15)
+            process.wait(timeout=40)
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
@@ -202,6 +209,23 @@ class CpuSnapshot:
     gunicorn: dict[int, int]  # pid -> ticks, the processes of the measured gunicorn's group
     services: dict[int, int]  # pid -> ticks, every postgres and redis-server process
     children_s: float  # reaped children of this script (wrk), in seconds
+    switches: dict[int, tuple[int, int]]  # tid -> (voluntary, involuntary), every thread of the group
+
+
+def _context_switches(pid: int) -> dict[int, tuple[int, int]]:
+    """Each thread's context switches so far (a process's own status counts its main thread only)."""
+    found: dict[int, tuple[int, int]] = {}
+    for status in Path(f"/proc/{pid}/task").glob("*/status"):
+        try:
+            lines = status.read_text().splitlines()
+        except OSError:
+            continue
+        counts = dict(line.split(":\t", 1) for line in lines if "ctxt_switches" in line)
+        found[int(status.parent.name)] = (
+            int(counts.get("voluntary_ctxt_switches", 0)),
+            int(counts.get("nonvoluntary_ctxt_switches", 0)),
+        )
+    return found
 
 
 def cpu_snapshot(pgid: int | None) -> CpuSnapshot | None:
@@ -211,6 +235,7 @@ def cpu_snapshot(pgid: int | None) -> CpuSnapshot | None:
         return None
     gunicorn: dict[int, int] = {}
     services: dict[int, int] = {}
+    switches: dict[int, tuple[int, int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             text = stat.read_text()
@@ -221,11 +246,12 @@ def cpu_snapshot(pgid: int | None) -> CpuSnapshot | None:
         ticks = int(fields[11]) + int(fields[12])  # utime + stime
         if pgid is not None and int(fields[2]) == pgid:
             gunicorn[int(stat.parent.name)] = ticks
+            switches.update(_context_switches(int(stat.parent.name)))
         elif comm in SERVICE_PROCESSES:
             services[int(stat.parent.name)] = ticks
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     busy = values[0] + values[1] + values[2] + values[5] + values[6]
-    return CpuSnapshot(busy, gunicorn, services, usage.ru_utime + usage.ru_stime)
+    return CpuSnapshot(busy, gunicorn, services, usage.ru_utime + usage.ru_stime, switches)
 
 
 def _spent(before: dict[int, int], after: dict[int, int]) -> int:
@@ -240,8 +266,12 @@ def cpu_figures(before: CpuSnapshot, after: CpuSnapshot, seconds: float, request
     wrk_s = after.children_s - before.children_s
     other_s = max(0.0, (after.busy - before.busy) / tick - gunicorn_s - services_s - wrk_s)
     per_request = 1000 / max(1, requests)
+    voluntary = sum(v - before.switches.get(tid, (0, 0))[0] for tid, (v, _) in after.switches.items())
+    involuntary = sum(n - before.switches.get(tid, (0, 0))[1] for tid, (_, n) in after.switches.items())
     return {
         "gunicorn_ms_per_request": round(gunicorn_s * per_request, 3),
+        "voluntary_switches_per_request": round(voluntary / max(1, requests), 2),
+        "involuntary_switches_per_request": round(involuntary / max(1, requests), 2),
         "postgres_redis_ms_per_request": round(services_s * per_request, 3),
         "other_processes_cpu_pct": round(100 * other_s / (seconds * (os.cpu_count() or 1)), 1),
     }
@@ -264,7 +294,8 @@ def measure(
     log(
         f"{name}: {result['rps']:.0f} req/s, p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms, "
         f"non-2xx {result['non_2xx']}, socket errors {result['errors'] - result['non_2xx']}; "
-        f"gunicorn {cpu.get('gunicorn_ms_per_request')} ms CPU/request; "
+        f"gunicorn {cpu.get('gunicorn_ms_per_request')} ms CPU/request, "
+        f"{cpu.get('voluntary_switches_per_request')} voluntary switches/request; "
         f"other processes {cpu.get('other_processes_cpu_pct')}% of the machine"
     )
     if cpu.get("other_processes_cpu_pct", 0) > noise_pct:

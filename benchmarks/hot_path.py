@@ -1,24 +1,36 @@
 #!/usr/bin/env python3
-"""Hot-path benchmark: the service's `GET /users/me` against a stock djoser project and a bare Django view.
+"""Hot-path benchmark: the service's `GET /users/me`, as it ships, against a stock djoser project and a bare Django view.
 
-    python benchmarks/hot_path.py [--rounds 3] [--duration 10] [--users 10] [--out result.json]
+    python benchmarks/hot_path.py [--rounds 3] [--duration 10] [--out result.json]
 
-Needs DATABASE_URL (PostgreSQL) and REDIS_URL, `wrk`, and the stock project's two
-packages (`pip install --no-deps -r benchmarks/stock/requirements.txt`). On free
-loopback ports, with the same gunicorn settings (2 sync workers, CONN_MAX_AGE=60):
+Needs `wrk`, the stock project's two packages (`pip install --no-deps -r
+benchmarks/stock/requirements.txt`), and PostgreSQL + Redis: DATABASE_URL and REDIS_URL, or
+`--own-servers` (a throwaway PostgreSQL and Redis of its own, which other work on the machine
+cannot flush or load). On free loopback ports, `CONN_MAX_AGE=60` everywhere:
 
-- **service**: this checkout, `config.wsgi`, `config.settings` untouched;
-- **stock**: `benchmarks/stock/`, a `startproject` with DRF, SimpleJWT and djoser
-  (`GET /auth/users/me/`: one user query per request, no session check), on its
-  own database `<DATABASE_URL's name>_stock` of the same PostgreSQL server;
-- **floor**: the stock project's bare Django JSON view `/floor/` (no auth, no database).
+- **shipped (production)**: this checkout as `make serve` and the image start it, `gunicorn -c
+  gunicorn.conf.py config.wsgi` (2 workers x 8 threads, the access log to stdout, metrics on,
+  its own metrics folder), with docker-compose.yml's production environment (`DJANGO_ENV=production`,
+  a Celery broker set, plain HTTP: `SECURE_SSL_REDIRECT=false`);
+- **shipped (development)**: the same command with the development settings (`make serve`: no
+  `DJANGO_ENV`, no broker);
+- **old tuned variant** (a second row, *not* what ships): what this benchmark measured before
+  issue 26, `gunicorn.conf.py` overridden to 2 sync workers and no access log;
+- **stock**: `benchmarks/stock/`, a `startproject` with DRF, SimpleJWT and djoser (`GET
+  /auth/users/me/`: one user query per request, no session check), 2 sync workers, on its own
+  database `<DATABASE_URL's name>_stock` of the same PostgreSQL server;
+- **floor**: the stock project's bare Django JSON view `/floor/` (no auth, no database);
+- `--variant NAME:VAR=VALUE,...`: the shipped production service with some variables changed
+  (`--variant sync:GUNICORN_THREADS=1`), for measuring one layer at a time.
 
-It creates `--users` users on each side, logs each in, checks every token once,
-then per round loads service, stock and floor in turn with wrk (16 connections,
-the Authorization header rotating over the tokens). After the rounds it prints
-the ratio table (medians of the per-round ratios) on stdout, progress on stderr,
-and stops what it started. Login is timed against one verify by the service's
-first hasher (bcrypt_sha256), interleaved one by one.
+Every service target reads the same users' tokens. Per round, each target is loaded in turn with
+wrk (16 connections, the Authorization header rotating over the tokens), the order rotating from
+round to round. Each run records requests/s, p99, and from /proc the server's CPU and context
+switches per request. The ratios are per round (each round's runs are made close together), given
+as the median and every round's value; the same comparison by CPU per request follows, since CPU
+moves less than requests/s when other work shares the machine. Login is timed against one verify
+by the service's first hasher (bcrypt_sha256), interleaved one by one, on the shipped production
+service. The table goes to stdout, progress to stderr; what was started is stopped.
 """
 
 from __future__ import annotations
@@ -37,7 +49,7 @@ import sys
 import tempfile
 import time
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +64,6 @@ from benchmarks.harness import (  # noqa: E402
     interleaved_medians_ms,
     log,
     measure,
-    median_ratio,
     redact,
     uptime,
     wrk_version,
@@ -65,9 +76,21 @@ STOCK_ME_PATH = "/auth/users/me/"
 STOCK_REGISTER_PATH = "/auth/users/"
 STOCK_LOGIN_PATH = "/auth/jwt/create/"
 FLOOR_PATH = "/floor/"
-GOALS = {"stock": 2.0, "floor": 0.5, "login": 1.1}
+GOALS = {"stock": 3.0, "floor": 0.7, "login": 1.1}
 NOISE_PCT = 10  # other processes' share of the CPUs above which a run is flagged
 CONN_MAX_AGE = "60"
+ISSUER = "http://127.0.0.1"  # the tokens' `iss`: the same for every service target, so one token fits all
+SHIPPED = "shipped"
+SHIPPED_DEV = "shipped-dev"
+TUNED = "tuned"
+LABELS = {
+    SHIPPED: "shipped, production settings",
+    SHIPPED_DEV: "shipped, development settings",
+    TUNED: "old tuned variant (2 sync workers, no access log: not what ships)",
+    "stock": "stock djoser `GET /auth/users/me/` (2 sync workers)",
+    "floor": "bare Django view `/floor/` (2 sync workers)",
+    "compare": "--compare checkout, shipped, production settings",
+}
 
 
 def ensure_project_python() -> None:
@@ -81,29 +104,58 @@ def ensure_project_python() -> None:
         fail("Django is not importable: run `make test` once (it creates .venv), then .venv/bin/python")
 
 
+def parse_variant(text: str) -> tuple[str, dict[str, str]]:
+    name, _, assignments = text.partition(":")
+    overrides = {}
+    for item in filter(None, assignments.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise argparse.ArgumentTypeError(f"--variant {text!r}: expected NAME:VAR=VALUE,...")
+        overrides[key] = value
+    if not name or name in LABELS:
+        raise argparse.ArgumentTypeError(f"--variant {text!r}: give it a name of its own")
+    return name, overrides
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rounds", type=int, default=3, help="service, stock, floor: this many times (3)")
+    parser.add_argument("--rounds", type=int, default=3, help="every target, in turn, this many times (3)")
     parser.add_argument("--duration", type=int, default=10, help="seconds of measured load per run (10)")
     parser.add_argument(
         "--warmup", type=int, default=2, help="seconds of unmeasured load before each run (2)"
     )
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (16)")
     parser.add_argument("--wrk-threads", type=int, default=2, help="wrk threads (2)")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers per server (2)")
     parser.add_argument("--users", type=int, default=10, help="users (tokens) per side, rotated by wrk (10)")
     parser.add_argument("--logins", type=int, default=20, help="timed logins (20)")
     parser.add_argument(
-        "--skip", choices=["stock", "floor"], action="append", default=[], help="leave one out"
+        "--skip",
+        choices=[SHIPPED_DEV, TUNED, "stock", "floor", "login"],
+        action="append",
+        default=[],
+        help="leave one out (repeatable)",
+    )
+    parser.add_argument(
+        "--variant",
+        type=parse_variant,
+        action="append",
+        default=[],
+        metavar="NAME:VAR=VALUE,...",
+        help="also the shipped production service with these variables changed",
     )
     parser.add_argument(
         "--compare",
         type=Path,
         metavar="DIR",
         help="also load GET /users/me of another checkout (e.g. a `git worktree` of an older commit), "
-        "served the same way on the same database: the gain of a change, interleaved",
+        "shipped the same way on the same database: the gain of a change, interleaved",
+    )
+    parser.add_argument(
+        "--own-servers",
+        action="store_true",
+        help="start a throwaway PostgreSQL and Redis (testing/stack.py) instead of DATABASE_URL/REDIS_URL",
     )
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="then N in-process requests")
     parser.add_argument("--out", type=Path, help="also write the JSON result here")
@@ -115,17 +167,18 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def check_environment() -> None:
+def check_environment(args: argparse.Namespace) -> None:
     if shutil.which("wrk") is None:
         fail("wrk is not installed: `apt-get install -y wrk` (Debian package wrk)")
-    missing = [name for name in ("DATABASE_URL", "REDIS_URL") if not os.environ.get(name)]
-    if missing:
-        fail(
-            f"{' and '.join(missing)} not set: the benchmark runs on PostgreSQL + Redis.\n"
-            '  Start throwaway ones with: eval "$(scripts/services start)"'
-        )
-    if not os.environ["DATABASE_URL"].startswith(("postgres://", "postgresql://")):
-        fail("DATABASE_URL must be a PostgreSQL URL (postgres://...)")
+    if not args.own_servers:
+        missing = [name for name in ("DATABASE_URL", "REDIS_URL") if not os.environ.get(name)]
+        if missing:
+            fail(
+                f"{' and '.join(missing)} not set: the benchmark runs on PostgreSQL + Redis.\n"
+                '  Start throwaway ones with: eval "$(scripts/services start)", or pass --own-servers'
+            )
+        if not os.environ["DATABASE_URL"].startswith(("postgres://", "postgresql://")):
+            fail("DATABASE_URL must be a PostgreSQL URL (postgres://...)")
     for module in ("djoser", "dj_database_url"):
         try:
             __import__(module)
@@ -233,7 +286,7 @@ def write_tokens(path: Path, base: str, me_path: str, tokens: list[str]) -> Path
     for token in tokens:
         status, body = http("GET", base + me_path, token=token)
         if status != 200:
-            fail(f"GET {me_path} with a fresh token: {status} {body}")
+            fail(f"GET {me_path} with a fresh token on {base}: {status} {body}")
     path.write_text("\n".join(tokens) + "\n")
     return path
 
@@ -292,115 +345,189 @@ def profile_in_process(token: str, count: int) -> dict[str, Any]:
 # --- Report ------------------------------------------------------------------
 
 
+def _cpu(run: dict[str, Any], key: str = "gunicorn_ms_per_request") -> float:
+    return float(run.get("cpu", {}).get(key, 0.0))
+
+
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "rps_median": round(statistics.median(r["rps"] for r in runs), 1),
         "rps_rounds": [round(r["rps"]) for r in runs],
         "p99_ms_median": round(statistics.median(r["p99_ms"] for r in runs), 2),
-        "gunicorn_cpu_ms_per_request_median": round(
-            statistics.median(r.get("cpu", {}).get("gunicorn_ms_per_request", 0) for r in runs), 3
+        "p99_ms_rounds": [round(r["p99_ms"], 1) for r in runs],
+        "cpu_ms_per_request_median": round(statistics.median(_cpu(r) for r in runs), 3),
+        "cpu_ms_per_request_rounds": [_cpu(r) for r in runs],
+        "voluntary_switches_per_request_median": round(
+            statistics.median(_cpu(r, "voluntary_switches_per_request") for r in runs), 2
         ),
         "non_2xx": sum(r["non_2xx"] for r in runs),
         "socket_errors": sum(r["errors"] - r["non_2xx"] for r in runs),
     }
 
 
-def table(result: dict[str, Any]) -> str:
-    def rps(side: str) -> str:
-        summary = result["runs"].get(side)
-        return (
-            "-".join(f"{v:,}" for v in (min(summary["rps_rounds"]), max(summary["rps_rounds"])))
-            if summary
-            else ""
-        )
+def round_ratios(tops: list[dict[str, Any]], bottoms: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per round, top/bottom by requests/s and bottom/top by CPU per request; medians and rounds."""
+    by_rps = [t["rps"] / b["rps"] for t, b in zip(tops, bottoms, strict=True) if b["rps"]]
+    by_cpu = [_cpu(b) / _cpu(t) for t, b in zip(tops, bottoms, strict=True) if _cpu(t) and _cpu(b)]
+    return {
+        "rps": round(statistics.median(by_rps), 2) if by_rps else None,
+        "rps_rounds": [round(r, 2) for r in by_rps],
+        "cpu": round(statistics.median(by_cpu), 2) if by_cpu else None,
+        "cpu_rounds": [round(r, 2) for r in by_cpu],
+    }
 
+
+def table(result: dict[str, Any]) -> str:
     def mark(value: float | None, goal: float, at_most: bool = False) -> str:
         if value is None:
             return "not measured"
         ok = value <= goal if at_most else value >= goal
         return f"**{value:.2f}x**" + (" (met)" if ok else " (missed)")
 
-    ratios = result["ratios"]
-    non_2xx = {side: s["non_2xx"] + s["socket_errors"] for side, s in result["runs"].items()}
+    def rounds(values: list[float]) -> str:
+        return ", ".join(f"{v:.2f}" for v in values)
+
+    runs, ratios = result["runs"], result["ratios"]
     lines = [
-        "| | service | anchor | ratio | goal |",
-        "|---|---|---|---|---|",
-        f"| `GET /users/me` vs stock `GET /auth/users/me/` | {rps('service')} req/s | {rps('stock')} req/s "
-        f"| {mark(ratios['stock'], GOALS['stock'])} | >= {GOALS['stock']}x |",
-        f"| `GET /users/me` vs the bare view `/floor/` | | {rps('floor')} req/s "
-        f"| {mark(ratios['floor'], GOALS['floor'])} | >= {GOALS['floor']}x |",
-        f"| login median vs one bcrypt_sha256 verify | {result['login']['login_median_ms']} ms "
-        f"| {result['login']['verify_median_ms']} ms | {mark(ratios['login'], GOALS['login'], at_most=True)} "
-        f"| <= {GOALS['login']}x |",
-        f"| non-2xx + socket errors | {non_2xx.get('service', 0)} "
-        f"| {sum(v for k, v in non_2xx.items() if k != 'service')} | | 0 |",
+        "| target | req/s (rounds) | p99 ms | CPU ms/request | voluntary switches/request | non-2xx + errors |",
+        "|---|---|---|---|---|---|",
     ]
-    if ratios.get("compare"):
+    for name, summary in runs.items():
         lines.append(
-            f"| `GET /users/me` vs the same of --compare | | {rps('compare')} req/s | **{ratios['compare']:.2f}x** | |"
+            f"| {LABELS.get(name, f'variant `{name}`')} | {' / '.join(f'{v:,}' for v in summary['rps_rounds'])} "
+            f"| {summary['p99_ms_median']} | {summary['cpu_ms_per_request_median']} "
+            f"| {summary['voluntary_switches_per_request_median']} "
+            f"| {summary['non_2xx'] + summary['socket_errors']} |"
         )
-    # On a shared machine, CPU per request moves less than requests/s: the same comparison in CPU.
-    cpu = {side: s["gunicorn_cpu_ms_per_request_median"] for side, s in result["runs"].items()}
-    for side in ("stock", "floor", "compare"):
-        if side in cpu and cpu.get("service"):
+    lines += [
+        "",
+        "| ratio | by req/s: median (rounds) | by CPU/request: median (rounds) | goal |",
+        "|---|---|---|---|",
+    ]
+    for name, against in ratios.get("reads", {}).items():
+        for anchor, ratio in against.items():
+            goal = GOALS.get(anchor)
             lines.append(
-                f"| gunicorn CPU per request, vs {side} | {cpu['service']} ms | {cpu[side]} ms "
-                f"| {cpu[side] / cpu['service']:.2f}x by CPU | |"
+                f"| {name} vs {anchor} | {mark(ratio['rps'], goal) if goal else ratio['rps']} "
+                f"({rounds(ratio['rps_rounds'])}) | {ratio['cpu']} ({rounds(ratio['cpu_rounds'])}) "
+                f"| {f'>= {goal}x' if goal else ''} |"
             )
+    login = result.get("login")
+    if login:
+        lines.append(
+            f"| login median {login['login_median_ms']} ms vs one {login['hasher']} verify "
+            f"{login['verify_median_ms']} ms | {mark(ratios['login'], GOALS['login'], at_most=True)} | "
+            f"| <= {GOALS['login']}x |"
+        )
     return "\n".join(lines)
 
 
-# --- Main --------------------------------------------------------------------
+# --- Servers and main --------------------------------------------------------
+
+
+@dataclass
+class Target:
+    name: str
+    server: Gunicorn
+    url: str
+    tokens: Path
+    runs: list[dict[str, Any]] = field(default_factory=list)
+
+
+def own_servers(work_dir: Path) -> tuple[Any, Any]:
+    """A throwaway PostgreSQL and Redis (testing/stack.py), so other work cannot flush or load ours."""
+    from testing.stack import Postgres, Redis
+
+    folder = work_dir / "servers"
+    folder.mkdir()
+    folder.chmod(0o755)  # the postgres user must reach its data folder
+    (folder / "pg").mkdir()
+    postgres = Postgres(folder / "pg").start()
+    redis = Redis(folder).start()
+    return postgres, redis
+
+
+def service_env(base: dict[str, str], production: bool, keys: dict[str, str]) -> dict[str, str]:
+    """The service's environment as docker-compose.yml (production) or `make serve` (development) give it."""
+    drop = {
+        "DJANGO_ENV",
+        "GUNICORN_THREADS",
+        "GUNICORN_ACCESS_LOG",
+        "WEB_CONCURRENCY",
+        "PROMETHEUS_MULTIPROC_DIR",
+    }
+    env = {k: v for k, v in base.items() if k not in drop and not k.startswith("KAFKA_")}
+    env.update(keys)
+    env.pop("CELERY_BROKER_URL", None)
+    if production:
+        env["DJANGO_ENV"] = "production"
+        env["SECURE_SSL_REDIRECT"] = "false"  # docker-compose.yml's default: plain HTTP on the port
+        # As the compose set: a broker for the tasks (nothing consumes them here; they wait in Redis).
+        env["CELERY_BROKER_URL"] = env["REDIS_URL"].rsplit("/", 1)[0] + "/1"
+    return env
 
 
 def main() -> None:
     args = parse_args()
-    check_environment()
+    check_environment(args)
     ensure_project_python()
     work_dir = Path(tempfile.mkdtemp(prefix="hot_path-"))
-    os.environ.setdefault("LOG_DIR", str(work_dir / "logs"))  # keep the service's logs out of the tree
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    os.environ["CONN_MAX_AGE"] = CONN_MAX_AGE
-    database_url = os.environ["DATABASE_URL"]
-
-    import django
-
-    django.setup()
-    from django.conf import settings
-    from django.contrib.auth.hashers import check_password, get_hasher, make_password
-
-    load_before = uptime()
-    log(f"machine before the run: {load_before}")
-    run_id = f"{int(time.time()) % 100000}{secrets.token_hex(2)}"
-    service_users = new_users(f"bench{run_id}", args.users)
-    login_user = new_users(f"bench{run_id}-login", 1)[0]
-    stock_users = new_users(f"bench{run_id}", args.users)
+    work_dir.chmod(0o755)
     servers: list[Gunicorn] = []
     created_users: list[BenchUser] = []
     stock_db = False
+    backing: tuple[Any, Any] | None = None
 
     def on_sigterm(signum: int, frame: Any) -> None:
         raise SystemExit(143)
 
     signal.signal(signal.SIGTERM, on_sigterm)
+    result: dict[str, Any] = {}
     try:
-        # SECRET_KEY given explicitly: a --compare checkout must accept the same tokens.
-        base_env = {
-            **os.environ,
-            "PYTHONUNBUFFERED": "1",
+        if args.own_servers:
+            log("starting a PostgreSQL and a Redis of our own")
+            backing = own_servers(work_dir)
+            os.environ["DATABASE_URL"] = backing[0].url
+            os.environ["REDIS_URL"] = backing[1].url(0)
+        database_url = os.environ["DATABASE_URL"]
+        from cryptography.fernet import Fernet
+
+        keys = {
+            "SECRET_KEY": f"hot-path-{secrets.token_urlsafe(40)}",
+            "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+            "JWT_ISSUER": ISSUER,
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "CONN_MAX_AGE": CONN_MAX_AGE,
-            "SECRET_KEY": settings.SECRET_KEY,
-            # gunicorn.conf.py (read from the checkout) logs every request; the stock project logs none.
-            "GUNICORN_ACCESS_LOG": "",
+            "LOG_DIR": str(work_dir / "logs"),  # the service's log file, out of the tree
+            "PYTHONUNBUFFERED": "1",
         }
+        os.environ.update(keys)
+        os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+        os.environ.pop("DJANGO_ENV", None)
+        import django
+
+        django.setup()
+        from django.conf import settings
+        from django.contrib.auth.hashers import check_password, get_hasher, make_password
+
+        load_before = uptime()
+        log(f"machine before the run: {load_before}")
+        run_id = f"{int(time.time()) % 100000}{secrets.token_hex(2)}"
+        service_users = new_users(f"bench{run_id}", args.users)
+        login_user = new_users(f"bench{run_id}-login", 1)[0]
+        stock_users = new_users(f"bench{run_id}", args.users)
+
+        prod_env = service_env(dict(os.environ), True, keys)
+        dev_env = service_env(dict(os.environ), False, keys)
         log("service: manage.py migrate")
-        migrate(ROOT, base_env)
+        migrate(ROOT, dev_env)
         wants_stock = not ({"stock", "floor"} <= set(args.skip))
         stock_env = {
             k: v
-            for k, v in base_env.items()
-            if k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"}
+            for k, v in os.environ.items()
+            if k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "PROMETHEUS_MULTIPROC_DIR"}
         }
+        stock_env["CONN_MAX_AGE"] = CONN_MAX_AGE
         if wants_stock:
             stock_env["STOCK_DATABASE_URL"] = create_stock_database(database_url)
             stock_db = True
@@ -409,50 +536,57 @@ def main() -> None:
             migrate(STOCK_DIR, stock_env)
         created_users = [*service_users, login_user]
         create_service_users(created_users)
-        service = Gunicorn("service", "config.wsgi", ROOT, base_env, work_dir, "/health/live", args.workers)
-        servers.append(service)
+
+        def shipped(
+            name: str, env: dict[str, str], chdir: Path = ROOT, flags: tuple[str, ...] = ()
+        ) -> Gunicorn:
+            return Gunicorn(name, "config.wsgi", chdir, env, work_dir, "/health/live", conf=True, flags=flags)
+
+        service = shipped(SHIPPED, prod_env)
+        services_ = [service]
+        if SHIPPED_DEV not in args.skip:
+            services_.append(shipped(SHIPPED_DEV, dev_env))
+        if TUNED not in args.skip:
+            tuned_env = {**dev_env, "GUNICORN_ACCESS_LOG": ""}
+            services_.append(shipped(TUNED, tuned_env, flags=("--worker-class", "sync", "--threads", "1")))
+        for name, overrides in args.variant:
+            services_.append(shipped(name, {**prod_env, **overrides}))
+        if args.compare:
+            services_.append(shipped("compare", prod_env, chdir=args.compare.resolve()))
         stock = Gunicorn(
-            "stock", "stockproject.wsgi", STOCK_DIR, stock_env, work_dir, FLOOR_PATH, args.workers
+            "stock", "stockproject.wsgi", STOCK_DIR, stock_env, work_dir, FLOOR_PATH, flags=("--workers", "2")
         )
+        servers.extend(services_)
         if wants_stock:
             servers.append(stock)
-        if args.compare:
-            other = Gunicorn(
-                "compare",
-                "config.wsgi",
-                args.compare.resolve(),
-                base_env,
-                work_dir,
-                "/health/live",
-                args.workers,
-            )
-            servers.append(other)
         for server in servers:
             server.start()
 
-        # Login first, with its own user: its sessions must not evict the readers'.
-        for _ in range(2):
-            service_login(service.base, login_user)  # warm-up (connections, imports)
-        encoded = make_password(login_user.password)  # the first hasher: what a login verifies
-        check_password(login_user.password, encoded)
-        login_ms, verify_ms = interleaved_medians_ms(
-            lambda: service_login(service.base, login_user),
-            lambda: check_password(login_user.password, encoded),
-            args.logins,
-        )
-        log(f"login median {login_ms} ms, {get_hasher().algorithm} verify median {verify_ms} ms")
+        login: dict[str, Any] | None = None
+        if "login" not in args.skip:
+            # Login first, with its own user: its sessions must not evict the readers'.
+            for _ in range(2):
+                service_login(service.base, login_user)  # warm-up (connections, imports)
+            encoded = make_password(login_user.password)  # the first hasher: what a login verifies
+            check_password(login_user.password, encoded)
+            login_ms, verify_ms = interleaved_medians_ms(
+                lambda: service_login(service.base, login_user),
+                lambda: check_password(login_user.password, encoded),
+                args.logins,
+            )
+            log(f"login median {login_ms} ms, {get_hasher().algorithm} verify median {verify_ms} ms")
+            login = {
+                "login_median_ms": login_ms,
+                "verify_median_ms": verify_ms,
+                "hasher": get_hasher().algorithm,
+            }
 
         tokens = [service_login(service.base, user) for user in service_users]
-        targets = [
-            (
-                "service",
-                service,
-                service.base + ME_PATH,
-                write_tokens(work_dir / "service.tokens", service.base, ME_PATH, tokens),
-            )
-        ]
-        if args.compare:  # the same users, sessions and tokens: one database, one key
-            targets.append(("compare", other, other.base + ME_PATH, targets[0][3]))
+        token_file = work_dir / "service.tokens"
+        targets: list[Target] = []
+        for server in services_:  # the same users, sessions and tokens: one database, one key
+            write_tokens(token_file, server.base, ME_PATH, tokens)
+            targets.append(Target(server.name, server, server.base + ME_PATH, token_file))
         if wants_stock:
             log(f"stock project: registering and logging in {args.users} users (PBKDF2, slow on purpose)")
             stock_tokens = write_tokens(
@@ -462,44 +596,52 @@ def main() -> None:
                 [stock_token(stock.base, u) for u in stock_users],
             )
             if "stock" not in args.skip:
-                targets.append(("stock", stock, stock.base + STOCK_ME_PATH, stock_tokens))
+                targets.append(Target("stock", stock, stock.base + STOCK_ME_PATH, stock_tokens))
             if "floor" not in args.skip:
-                targets.append(("floor", stock, stock.base + FLOOR_PATH, stock_tokens))
+                targets.append(Target("floor", stock, stock.base + FLOOR_PATH, stock_tokens))
 
-        runs: dict[str, list[dict[str, Any]]] = {name: [] for name, *_ in targets}
-        for number in range(1, args.rounds + 1):
-            log(f"round {number}/{args.rounds}: {args.duration} s each, {args.connections} connections")
-            for name, server, url, token_file in targets:
-                runs[name].append(measure(name, url, token_file, server, args, NOISE_PCT))
+        for number in range(args.rounds):
+            log(f"round {number + 1}/{args.rounds}: {args.duration} s each, {args.connections} connections")
+            # The order rotates: no target always runs first, or always after the same neighbour.
+            shift = number % len(targets)
+            for target in targets[shift:] + targets[:shift]:
+                target.runs.append(
+                    measure(target.name, target.url, target.tokens, target.server, args, NOISE_PCT)
+                )
 
-        result: dict[str, Any] = {
-            "runs": {name: summarize(side_runs) for name, side_runs in runs.items()},
+        by_name = {t.name: t.runs for t in targets}
+        anchors = [a for a in ("stock", "floor") if a in by_name]
+        result = {
+            "runs": {t.name: summarize(t.runs) for t in targets},
             "ratios": {
-                "stock": median_ratio(runs["service"], runs["stock"]) if "stock" in runs else None,
-                "floor": median_ratio(runs["service"], runs["floor"]) if "floor" in runs else None,
-                "compare": median_ratio(runs["service"], runs["compare"]) if "compare" in runs else None,
-                "login": round(login_ms / verify_ms, 2),
+                "reads": {
+                    t.name: {
+                        **{a: round_ratios(t.runs, by_name[a]) for a in anchors},
+                        **(
+                            {SHIPPED: round_ratios(t.runs, by_name[SHIPPED])}
+                            if t.name not in {SHIPPED, "stock", "floor"}
+                            else {}
+                        ),
+                    }
+                    for t in targets
+                    if t.name not in {"stock", "floor"}
+                },
+                "login": round(login["login_median_ms"] / login["verify_median_ms"], 2) if login else None,
             },
-            "login": {
-                "login_median_ms": login_ms,
-                "verify_median_ms": verify_ms,
-                "hasher": get_hasher().algorithm,
-            },
+            "login": login,
             "machine": {
                 "before": load_before,
                 "after": uptime(),
                 "cpus": os.cpu_count(),
                 "noisy_runs": sum(
                     1
-                    for side_runs in runs.values()
-                    for r in side_runs
+                    for t in targets
+                    for r in t.runs
                     if r.get("cpu", {}).get("other_processes_cpu_pct", 0) > NOISE_PCT
                 ),
-                "other_processes_cpu_pct": [
-                    r.get("cpu", {}).get("other_processes_cpu_pct")
-                    for side_runs in runs.values()
-                    for r in side_runs
-                ],
+                "other_processes_cpu_pct": {
+                    t.name: [r.get("cpu", {}).get("other_processes_cpu_pct") for r in t.runs] for t in targets
+                },
             },
             "settings": {
                 "rounds": args.rounds,
@@ -507,12 +649,12 @@ def main() -> None:
                 "warmup_s": args.warmup,
                 "connections": args.connections,
                 "wrk_threads": args.wrk_threads,
-                "workers": args.workers,
-                "worker_class": "sync",
                 "users_per_side": args.users,
-                "conn_max_age": settings.DATABASES["default"].get("CONN_MAX_AGE"),
+                "variants": dict(args.variant),
+                "conn_max_age": CONN_MAX_AGE,
                 "database": redact(database_url),
                 "cache": redact(os.environ["REDIS_URL"]),
+                "own_servers": bool(args.own_servers),
                 "jwt_algorithm": settings.SIMPLE_JWT["ALGORITHM"],
                 "python": platform.python_version(),
                 "django": django.get_version(),
@@ -531,9 +673,12 @@ def main() -> None:
         try:
             delete_service_users(created_users)
             if stock_db:
-                drop_stock_database(database_url)
+                drop_stock_database(os.environ["DATABASE_URL"])
         except Exception as exc:
             log(f"could not clean up the benchmark's users or the stock database: {exc}")
+        if backing is not None:
+            backing[1].stop()
+            backing[0].stop("immediate")
         shutil.rmtree(work_dir, ignore_errors=True)
     if args.out:
         args.out.write_text(json.dumps(result, indent=2) + "\n")
@@ -542,7 +687,6 @@ def main() -> None:
         f"\nmachine: before {result['machine']['before']}; after {result['machine']['after']}; "
         f"{result['machine']['noisy_runs']} noisy runs"
     )
-    print(json.dumps({k: result[k] for k in ("ratios", "runs")}, indent=1))
 
 
 if __name__ == "__main__":
