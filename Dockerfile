@@ -14,6 +14,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     LOG_DIR=/var/log/user-service \
     PROMETHEUS_MULTIPROC_DIR=/run/user-service/metrics \
     SECRET_KEY_FILE=/var/lib/user-service/secret_key \
+    FIELD_ENCRYPTION_KEYS_FILE=/var/lib/user-service/field_encryption_keys \
     DOCUMENT_STORAGE_DIR=/var/lib/user-service/documents
 # Uploaded files go to DOCUMENT_STORAGE_DIR, a volume in docker-compose.yml: never under /app,
 # the image's code, which is read-only for the service's user.

@@ -249,6 +249,48 @@ SESSION_TOUCH_SECONDS = env_int("SESSION_TOUCH_SECONDS", 300)
 REAUTH_MAX_AGE = env_int("REAUTH_MAX_AGE", 300, minimum=1)
 LOGIN_MAX_ATTEMPTS = env_int("LOGIN_MAX_ATTEMPTS", 15, minimum=1)
 LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 300, minimum=1)
+# --- Multi-factor authentication (accounts/services/mfa*.py) ---
+# Holders of these roles act as that role (its API endpoints, the Django admin) only from a session
+# that passed a second factor. Empty: nobody is required to (users may still turn TOTP on).
+MFA_REQUIRED_ROLES = env_list("MFA_REQUIRED_ROLES", "admin")
+# How long the `mfa_token` of a login that passed its password waits for the code.
+MFA_TOKEN_SECONDS = env_int("MFA_TOKEN_SECONDS", 300, minimum=30)
+
+
+def _field_encryption_keys() -> list[str]:
+    """`FIELD_ENCRYPTION_KEYS`: Fernet keys for the secrets stored encrypted (TOTP); the first
+    encrypts, every one decrypts, so a key is rotated by putting a new one first
+    (`manage.py mfa_reencrypt` then re-encrypts with it, and the old one can go).
+
+    Required in production: a key derived from `SECRET_KEY` would put both secrets in one, and a
+    rotation of `SECRET_KEY` would make every stored TOTP secret unreadable.
+    """
+    import base64
+    import hashlib
+
+    from cryptography.fernet import Fernet
+
+    keys = env_list("FIELD_ENCRYPTION_KEYS")
+    if not keys:
+        if PRODUCTION:
+            raise ImproperlyConfigured(
+                "FIELD_ENCRYPTION_KEYS is required with DJANGO_ENV=production: a comma list of Fernet keys "
+                '(python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())")'
+            )
+        # Development only: a key derived from SECRET_KEY (its own label, so it is no other key).
+        digest = hashlib.sha256(b"user-service field encryption\x00" + SECRET_KEY.encode()).digest()
+        return [base64.urlsafe_b64encode(digest).decode()]
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"FIELD_ENCRYPTION_KEYS: key {position} is not a Fernet key (32 url-safe base64-encoded bytes)"
+            ) from None
+    return keys
+
+
+FIELD_ENCRYPTION_KEYS = _field_encryption_keys()
 ACCOUNT_RESTORE_DAYS = env_int("ACCOUNT_RESTORE_DAYS", 30, minimum=1)
 AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 180, minimum=1)
 OUTBOX_RETENTION_DAYS = env_int("OUTBOX_RETENTION_DAYS", 7, minimum=1)

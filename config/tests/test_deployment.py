@@ -155,6 +155,26 @@ def test_the_entrypoint_makes_one_secret_key_and_keeps_it(tmp_path):
     assert run() == "given-by-the-operator"
 
 
+def test_the_entrypoint_makes_one_field_encryption_key_and_keeps_it(tmp_path):
+    from cryptography.fernet import Fernet
+
+    key_file = tmp_path / "state" / "field_encryption_keys"
+    key_file.parent.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "FIELD_ENCRYPTION_KEYS"}}
+    env["FIELD_ENCRYPTION_KEYS_FILE"] = str(key_file)
+
+    def run() -> str:
+        command = [str(ROOT / "docker" / "entrypoint"), "sh", "-c", 'printf %s "$FIELD_ENCRYPTION_KEYS"']
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=30, check=True).stdout
+
+    first = run()
+    Fernet(first)  # a Fernet key, which settings.py accepts
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert run() == first
+    env["FIELD_ENCRYPTION_KEYS"] = "given-by-the-operator"
+    assert run() == "given-by-the-operator"
+
+
 # --- production settings ---------------------------------------------------------------------
 
 PRODUCTION = {
@@ -162,6 +182,7 @@ PRODUCTION = {
     "SECRET_KEY": "p7Lr2Vx9Qm4Tz8Kb1Nc6Wd3Hf5Js0Ga7Ye2Uo9Ri4Ek1Mt8Pl3Xq6Zv5Bn0Cw7Dj",
     "ALLOWED_HOSTS": "users.example.com",
     "JWT_ISSUER": "https://users.example.com",
+    "FIELD_ENCRYPTION_KEYS": "bXVsdGktZmFjdG9yIHNlY3JldHMgYXQgcmVzdCAtIDE=",
     "LOG_FORMAT": "json",
 }
 

@@ -96,7 +96,12 @@ def test_the_readers_find_what_the_code_reads():
     assert {"DATABASE_URL", "EMAIL_URL", "SECRET_KEY"} <= settings  # env.db, env.email_url, env.str
     assert {"GUNICORN_THREADS", "GUNICORN_BIND", "HOST"} <= python_reads(ROOT / "gunicorn.conf.py")
     assert "PROMETHEUS_MULTIPROC_DIR" in python_reads(ROOT / "core" / "metrics_process.py")
-    assert {"SECRET_KEY", "SECRET_KEY_FILE"} == shell_reads(ROOT / "docker" / "entrypoint")
+    assert {
+        "SECRET_KEY",
+        "SECRET_KEY_FILE",
+        "FIELD_ENCRYPTION_KEYS",
+        "FIELD_ENCRYPTION_KEYS_FILE",
+    } == shell_reads(ROOT / "docker" / "entrypoint")
     assert {"POSTGRES_USER", "WEB_PORT"} <= shell_reads(ROOT / "docker-compose.yml")
     assert "HOSTNAME" not in shell_reads(ROOT / "docker-compose.yml")  # `$$HOSTNAME`: the container's
     assert {"PYTHON", "HOST", "FUZZ_EXAMPLES"} <= make_reads(ROOT / "Makefile")

@@ -65,6 +65,7 @@ def test_production_settings_pass_check_deploy():
             "SECRET_KEY": "7f3Kq9Lm2Xv8Rt5Wn1Bc6Yh4Jd0Ps3Gz9Ua2Ee7Ti5Oo1Mm8Nn4Ll6Kk0Jj2Hh",
             "ALLOWED_HOSTS": "users.example.com",
             "JWT_ISSUER": "https://users.example.com",
+            "FIELD_ENCRYPTION_KEYS": "bXVsdGktZmFjdG9yIHNlY3JldHMgYXQgcmVzdCAtIDE=",
         },
     )
     assert result.returncode == 0, result.stdout + result.stderr
