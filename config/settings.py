@@ -601,9 +601,10 @@ for _cidr in METRICS_ALLOWED_CIDRS:
         ipaddress.ip_network(_cidr, strict=False)
     except ValueError:
         raise ImproperlyConfigured(f"METRICS_ALLOWED_CIDRS: {_cidr!r} is not an address or network") from None
-# Request counts and latencies per view (django-prometheus), first in and last out.
+# Request counts and latencies per view (django-prometheus), first in and last out; the inner one
+# with its label children bound once per process (core/middleware.py).
 MIDDLEWARE.insert(0, "django_prometheus.middleware.PrometheusBeforeMiddleware")
-MIDDLEWARE.append("django_prometheus.middleware.PrometheusAfterMiddleware")
+MIDDLEWARE.append("core.middleware.PrometheusAfterMiddleware")
 # Query timings: django-prometheus' wrapper of the same backend. Cache timings: core/metrics_cache.py.
 _METRICS_DB_ENGINES = {
     "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",

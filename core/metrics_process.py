@@ -20,10 +20,26 @@ from prometheus_client import values
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
-def process_identifier() -> str:
+def _identify() -> str:
     # The collector splits file names on "_": keep it out of the identifier.
     host = socket.gethostname().replace("_", "-") or "host"
     return f"{host}-{os.getpid()}"
+
+
+_identity = [_identify()]
+# A forked child (a gunicorn worker, a Celery pool process) is another process: its own files.
+os.register_at_fork(after_in_child=lambda: _identity.__setitem__(0, _identify()))
+
+
+def process_identifier() -> str:
+    """This process's host and pid, computed once per process (and again in a forked child).
+
+    prometheus_client calls it on every `inc()`, with its one lock held, to notice a fork. Computed
+    each time it cost two system calls (`uname` for the host name, `getpid`) per write, 18 writes a
+    request; `gethostname` lets other threads run while the lock is held, and under gthread workers
+    they queued on that lock (issue 26: the lock convoy).
+    """
+    return _identity[0]
 
 
 def multiprocess_dir() -> str | None:
