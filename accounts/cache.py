@@ -176,14 +176,18 @@ class AuthState:
 
 
 def load_auth_state(*, session_id: str, user_id: str) -> AuthState:
-    """User and session for a request: one cache round trip (`read_many`) when warm."""
+    """User and session for a request: one cache round trip (`read_many`) when warm, none when the
+    process's near cache holds them."""
     keys = [USERS.key(user_id), SESSIONS.key(session_id), _touch_key(session_id)]
-    cached = read_many(keys)
+    # A write this process could not make (Redis was down) may be a revocation the cache still
+    # lacks: then never the near cache (core.near_cache), only Redis after the retry below.
+    pending = bool(USERS.pending or SESSIONS.pending)
+    cached = read_many(keys, near=not pending)
     cache_up = cached is not FAILED
     if not cache_up:
         cached = {}
-    elif retry_pending((USERS, SESSIONS)):
-        cached = read_many(keys)  # what was just fetched may be what the retry replaced
+    elif pending and retry_pending((USERS, SESSIONS)):
+        cached = read_many(keys, near=False)  # what was just fetched may be what the retry replaced
         cached = {} if cached is FAILED else cached
     session_data = SESSIONS.value_of(cached.get(keys[1])) or SESSIONS.fetch(session_id, cache_up=cache_up)
     if session_data is None:

@@ -213,6 +213,16 @@ else:
             "TIMEOUT": CACHE_TTL,
         }
     }
+# The near cache (core/near_cache.py): each process keeps the auth keys it read from Redis, and
+# Redis' CLIENT TRACKING tells it when they change, so a warm request makes no round trip. It is
+# used only while Redis answered a ping sent less than NEAR_CACHE_MAX_SILENCE seconds ago, which
+# must stay below the socket timeout above (a revocation whose cache write timed out is answered
+# after that timeout, when the near caches are already out of use). At most NEAR_CACHE_MAX_ENTRIES
+# entries a process (~1 KB each: ~4 MB).
+NEAR_CACHE = bool(REDIS_URL)
+NEAR_CACHE_PREFIX = "auth:"
+NEAR_CACHE_MAX_ENTRIES = 4096
+NEAR_CACHE_MAX_SILENCE = 0.25
 
 # --- Auth ---------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

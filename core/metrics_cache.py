@@ -19,6 +19,7 @@ from django_prometheus.cache.metrics import (
     django_cache_misses_total,
 )
 
+from . import near_cache
 from .metrics import CACHE_SECONDS
 
 _GET = CACHE_SECONDS.labels(operation="get")
@@ -67,7 +68,69 @@ class TimedCacheMixin:
             return super().incr(*args, **kwargs)  # type: ignore[misc]
 
 
-class RedisCache(TimedCacheMixin, PrometheusRedisCache):
+def _argument(args: tuple[Any, ...], kwargs: dict[str, Any], position: int, name: str) -> Any:
+    return args[position] if len(args) > position else kwargs.get(name)
+
+
+class NearCacheWritesMixin:
+    """Every write drops its keys from this process's near cache (`core.near_cache`) at once.
+
+    Redis' invalidation of the same keys follows anyway; this one needs no round trip, so the
+    process that wrote never serves what it just replaced. Done after the write, failed or not: a
+    write that raised may still have reached Redis.
+    """
+
+    def _forget(self, keys: Any, version: Any) -> None:
+        near_cache.forget(self.make_key(key, version=version) for key in keys)  # type: ignore[attr-defined]
+
+    def set(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().set(*args, **kwargs)  # type: ignore[misc]
+        finally:
+            self._forget([_argument(args, kwargs, 0, "key")], _argument(args, kwargs, 3, "version"))
+
+    def add(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().add(*args, **kwargs)  # type: ignore[misc]
+        finally:
+            self._forget([_argument(args, kwargs, 0, "key")], _argument(args, kwargs, 3, "version"))
+
+    def set_many(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().set_many(*args, **kwargs)  # type: ignore[misc]
+        finally:
+            self._forget(
+                list(_argument(args, kwargs, 0, "data") or ()), _argument(args, kwargs, 2, "version")
+            )
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().delete(*args, **kwargs)  # type: ignore[misc]
+        finally:
+            self._forget([_argument(args, kwargs, 0, "key")], _argument(args, kwargs, 1, "version"))
+
+    def delete_many(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().delete_many(*args, **kwargs)  # type: ignore[misc]
+        finally:
+            self._forget(
+                list(_argument(args, kwargs, 0, "keys") or ()), _argument(args, kwargs, 1, "version")
+            )
+
+    def incr(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().incr(*args, **kwargs)  # type: ignore[misc]
+        finally:
+            self._forget([_argument(args, kwargs, 0, "key")], _argument(args, kwargs, 2, "version"))
+
+    def clear(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().clear(*args, **kwargs)  # type: ignore[misc]
+        finally:
+            near_cache.clear()
+
+
+class RedisCache(TimedCacheMixin, NearCacheWritesMixin, PrometheusRedisCache):
     pass
 
 

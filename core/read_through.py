@@ -37,8 +37,10 @@ from django.conf import settings
 from django.core.cache import cache, caches
 from django.db import transaction
 
+from . import near_cache
 from .caching import FAILED, safe_call
 from .metrics import CACHE_SECONDS
+from .near_cache import NearCache
 
 logger = logging.getLogger(__name__)
 _GET_MANY_SECONDS = CACHE_SECONDS.labels(operation="get_many")
@@ -196,9 +198,13 @@ class _RawReader:
     Same connection settings (the pool's), same key names (`make_key`), same decoding
     (`decode`). Any error is raised to the caller, which reads it as a miss, as with
     `get_many`; a connection that failed is dropped.
+
+    With a near cache (`core.near_cache`, issue 26), keys under its prefix are answered from
+    the process's memory when it holds them all and may serve them; otherwise the `MGET` goes
+    out with a `PTTL` of each key in the same round trip, and what it finds is kept.
     """
 
-    def __init__(self, backend: Any) -> None:
+    def __init__(self, backend: Any, near: NearCache | None = None) -> None:
         client = backend.client
         pool = client.get_client(write=False).connection_pool
         self._connection_class = pool.connection_class
@@ -206,6 +212,7 @@ class _RawReader:
         self._make_key = backend.make_key
         self._decode = client.decode
         self._local = threading.local()
+        self.near = near
 
     def _connection(self) -> tuple[Any, bool]:
         """This thread's connection, and whether a command already succeeded on it."""
@@ -218,31 +225,56 @@ class _RawReader:
             )
         return local.connection, local.used
 
-    def _send(self, connection: Any, keys: list[str]) -> list[Any]:
-        connection.send_command("MGET", *[self._make_key(key) for key in keys])
-        return list(connection.read_response())
+    @staticmethod
+    def _send(connection: Any, raw: list[str], ttl: bool) -> list[Any]:
+        if not ttl:
+            connection.send_command("MGET", *raw)
+            return list(connection.read_response())
+        connection.send_packed_command(
+            connection.pack_commands([("MGET", *raw), *(("PTTL", key) for key in raw)])
+        )
+        values = list(connection.read_response())
+        return values + [connection.read_response() for _ in raw]
 
-    def mget(self, keys: list[str]) -> dict[str, Any]:
+    def _read(self, raw: list[str], ttl: bool) -> list[Any]:
         from redis.exceptions import ConnectionError as RedisConnectionError
 
         connection, used = self._connection()
         try:
             try:
-                values = self._send(connection, keys)
+                values = self._send(connection, raw, ttl)
             except RedisConnectionError:
                 # A kept connection the server closed meanwhile (a Redis restart): one new try.
                 if not used:
                     raise
                 connection.disconnect()
-                values = self._send(connection, keys)
+                values = self._send(connection, raw, ttl)
         except BaseException:
             connection.disconnect()
             self._local.used = False
             raise
         self._local.used = True
-        return {
-            key: self._decode(value) for key, value in zip(keys, values, strict=True) if value is not None
-        }
+        return values
+
+    def mget(self, keys: list[str], *, near: bool = True) -> dict[str, Any]:
+        raw = [self._make_key(key) for key in keys]
+        cache = self.near if near else None
+        if cache is None or not all(key.startswith(cache.prefix) for key in raw):
+            values = self._read(raw, ttl=False)
+            return {
+                key: self._decode(value) for key, value in zip(keys, values, strict=True) if value is not None
+            }
+        if cache.usable():
+            held = cache.get(raw)
+            if held is not None:
+                return dict(zip(keys, held, strict=True))
+        ticket = cache.ticket(raw)
+        found = self._read(raw, ttl=True)
+        values = [None if value is None else self._decode(value) for value in found[: len(raw)]]
+        # PTTL: milliseconds left, -1 for a key without expiry, -2 for a key that is gone.
+        ttls = [None if ms == -1 else ms / 1000 for ms in found[len(raw) :]]
+        cache.fill(ticket, raw, values, ttls)
+        return {key: value for key, value in zip(keys, values, strict=True) if value is not None}
 
 
 _reader_for: list[Any] = [None, None]  # [the CACHES setting it was made for, the raw reader or None]
@@ -261,18 +293,42 @@ def _reader() -> _RawReader | None:
 
         backend = caches["default"]
         usable = isinstance(backend, RedisCache) and type(backend.client) is DefaultClient
-        _reader_for[:] = [config, _RawReader(backend) if usable else None]
+        reader = _RawReader(backend, _near_cache(backend)) if usable else None
+        previous = _reader_for[1]
+        _reader_for[:] = [config, reader]
+        near_cache.install(reader.near if reader is not None else None)
+        if previous is not None and previous.near is not None:
+            previous.near.close()
     return _reader_for[1]  # type: ignore[no-any-return]
 
 
-def read_many(keys: list[str]) -> Any:
-    """The keys' values (absent keys left out) in one round trip, or `FAILED` if the cache raised."""
+def _near_cache(backend: Any) -> NearCache | None:
+    if not getattr(settings, "NEAR_CACHE", False):
+        return None
+    pool = backend.client.get_client(write=False).connection_pool
+    kwargs = {
+        **pool.connection_kwargs,
+        "protocol": 3,
+    }  # RESP3: the invalidations arrive on the same connection
+    return NearCache(
+        connect=lambda: pool.connection_class(**kwargs),
+        prefix=backend.make_key(settings.NEAR_CACHE_PREFIX),
+        max_entries=settings.NEAR_CACHE_MAX_ENTRIES,
+        max_silence=settings.NEAR_CACHE_MAX_SILENCE,
+    )
+
+
+def read_many(keys: list[str], *, near: bool = True) -> Any:
+    """The keys' values (absent keys left out) in one round trip, or `FAILED` if the cache raised.
+
+    `near=False`: never from the process's near cache (a caller that knows it may be stale).
+    """
     reader = _reader()
     if reader is None:
         return safe_call("get_many", cache.get_many, keys)
     try:
         with _GET_MANY_SECONDS.time():  # the cache's own get_many timing (core/metrics_cache.py)
-            return reader.mget(keys)
+            return reader.mget(keys, near=near)
     except Exception:
         logger.warning("cache mget failed", exc_info=True)
         return FAILED
