@@ -249,6 +249,10 @@ class AuditEvent(models.Model):
         ADMIN_ACTION = "admin_action", "Admin action"
         IDENTITY_LINKED = "identity_linked", "Social identity linked"
         IDENTITY_UNLINKED = "identity_unlinked", "Social identity unlinked"
+        MFA_ENABLED = "mfa_enabled", "MFA turned on"
+        MFA_DISABLED = "mfa_disabled", "MFA turned off or reset"
+        RECOVERY_CODES_GENERATED = "recovery_codes_generated", "Recovery codes generated"
+        RECOVERY_CODE_USED = "recovery_code_used", "Recovery code used"
 
     id = models.BigAutoField(primary_key=True)
     user = models.ForeignKey(

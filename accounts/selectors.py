@@ -15,7 +15,7 @@ from core.ids import Id
 from core.read_through import ReadThrough
 
 from .exports import export_sections_of
-from .models import AuditEvent, AuthSession, User
+from .models import AuditEvent, AuthSession, RecoveryCode, User
 from .shapes import api_time, user_admin_api_shape
 
 
@@ -75,7 +75,8 @@ def _time(value: datetime | None) -> str | None:
 def user_export(*, user_id: Id) -> dict[str, Any]:
     """Everything the service stores about a user, for `GET /users/me/export`.
 
-    Secrets are left out (password hash, refresh-token hashes); everything else is in.
+    Secrets are left out (password hash, refresh-token hashes, the TOTP secret, recovery codes and
+    their hashes, MFA tokens); everything else is in: of MFA, whether it is on and the codes left.
     """
     user = user_with_roles(user_id=user_id)
     sessions = AuthSession.objects.filter(user_id=user_id).order_by("-created_at")
@@ -84,6 +85,10 @@ def user_export(*, user_id: Id) -> dict[str, Any]:
         "exported_at": api_time(timezone.now()),
         "profile": user_admin_api_shape(user),
         "roles": user.roles,
+        "mfa": {
+            "totp": user.mfa_enabled,
+            "recovery_codes_left": RecoveryCode.objects.filter(user_id=user_id, used_at__isnull=True).count(),
+        },
         "sessions": [
             {
                 "id": str(s.id),

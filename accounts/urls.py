@@ -3,7 +3,7 @@ from typing import Any
 from django.urls import URLPattern, re_path
 from rest_framework.routers import SimpleRouter
 
-from . import lean, views
+from . import lean, mfa_views, views
 from .social import urls as social_urls
 
 router = SimpleRouter()
@@ -40,6 +40,11 @@ urlpatterns = [
     endpoint(
         "auth/password/reset/confirm", views.PasswordResetConfirmView.as_view(), "password-reset-confirm"
     ),
+    endpoint("auth/mfa", mfa_views.MFAStatusView.as_view(), "mfa"),
+    endpoint("auth/mfa/totp", mfa_views.TOTPView.as_view(), "mfa-totp"),
+    endpoint("auth/mfa/totp/confirm", mfa_views.TOTPConfirmView.as_view(), "mfa-totp-confirm"),
+    endpoint("auth/mfa/recovery-codes", mfa_views.RecoveryCodesView.as_view(), "mfa-recovery-codes"),
+    endpoint("auth/mfa/verify", mfa_views.MFAVerifyView.as_view(), "mfa-verify"),
     *social_urls.urlpatterns,
     *router.urls,
 ]

@@ -24,7 +24,7 @@ from rest_framework.views import APIView
 from core import parsers
 from core.http import UUID_PATTERN, client_ip, user_agent
 from core.ids import Id
-from core.permissions import IsAdmin
+from core.permissions import ADMIN_ROLE, IsAdmin, role_mfa_check
 from core.public_documents import public_document
 from core.serializers import Current
 
@@ -372,7 +372,12 @@ class RoleRequestViewSet(
             return RoleRequest.objects.none()
         caller = principal(self.request)
         requests = RoleRequest.objects.select_related("user", "role")
-        return requests if caller.is_admin else requests.filter(user_id=caller.id)
+        if not caller.is_admin:
+            return requests.filter(user_id=caller.id)
+        # Everyone's requests are the administrators' to see: not from a session without MFA
+        # (403 `mfa_required`), rather than a silently narrowed list an admin UI would misread.
+        role_mfa_check(self.request, ADMIN_ROLE)
+        return requests
 
     @extend_schema(request=RoleRequestCreateSerializer, responses={201: RoleRequestSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:

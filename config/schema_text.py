@@ -32,6 +32,12 @@ REAUTH = (
 )
 LOGIN_FAILED = "Wrong username or password, or the account is inactive or deleted: the same answer for each."
 SOCIAL_503 = "This provider is not configured on this server, or it did not answer (`Retry-After`)."
+MFA_REQUIRED = (
+    "`mfa_required`: the password (or the provider) was right and the account has TOTP on; no session "
+    "is open yet. The body carries `mfa_token` (single use, `MFA_TOKEN_SECONDS`) and `methods` "
+    '(`["totp", "recovery_code"]`): send the token and a code to `/auth/mfa/verify`.'
+)
+WRONG_CODE = "`code` is not a right, unused code (it counts toward the lockout, as a wrong password does)."
 
 OPERATIONS: dict[str, Text] = {
     # --- Accounts and tokens ------------------------------------------------------------------
@@ -46,7 +52,7 @@ OPERATIONS: dict[str, Text] = {
         "(`grant_type=password`). `username` may be the username or the email. Answers the token "
         "pair; at most `MAX_ACTIVE_SESSIONS` sessions stay open, one more revokes the least "
         "recently used.",
-        {"401": LOGIN_FAILED, "429": LOCKOUT},
+        {"401": LOGIN_FAILED, "403": MFA_REQUIRED, "429": LOCKOUT},
     ),
     "POST /api/v1/auth/refresh": Text(
         "Refresh the token pair",
@@ -81,7 +87,62 @@ OPERATIONS: dict[str, Text] = {
         "Restore your deleted account",
         "Undo your own deletion of your account within `ACCOUNT_RESTORE_DAYS`, with its username "
         "and password. An account an administrator deleted or deactivated stays so.",
-        {"401": LOGIN_FAILED, "429": LOCKOUT},
+        {"401": LOGIN_FAILED, "403": MFA_REQUIRED, "429": LOCKOUT},
+    ),
+    # --- Multi-factor authentication ----------------------------------------------------------
+    "GET /api/v1/auth/mfa": Text(
+        "Your MFA status",
+        "Whether TOTP is on, how many recovery codes are left, and whether a role of yours demands MFA "
+        "(`MFA_REQUIRED_ROLES`).",
+    ),
+    "POST /api/v1/auth/mfa/totp": Text(
+        "Start TOTP enrollment",
+        "Re-authenticate (`current_password`), and get a new secret (RFC 6238: base32, 160 bits, SHA-1, "
+        "6 digits, 30 s) with its `otpauth://` URI for an authenticator app. It is pending until "
+        "`/auth/mfa/totp/confirm` takes its first code; a new start replaces a pending secret.",
+        {
+            "400": "`current_password` is missing or wrong (a wrong one counts toward the lockout), or "
+            "`mfa_already_enabled`: turn TOTP off first.",
+            "403": REAUTH,
+            "429": LOCKOUT,
+        },
+    ),
+    "POST /api/v1/auth/mfa/totp/confirm": Text(
+        "Turn TOTP on",
+        "The first code from the authenticator app turns TOTP on. Answers 10 recovery codes, shown this "
+        "once; the user is told, and `mfa_enabled` is emitted. Log in again (with the code) for a session "
+        "that passed MFA.",
+        {"400": f"`mfa_not_pending`: no enrollment was started. Or {WRONG_CODE}", "429": LOCKOUT},
+    ),
+    "DELETE /api/v1/auth/mfa/totp": Text(
+        "Turn TOTP off",
+        "With `current_password` and a `code` (from the app, or a recovery code), TOTP and the recovery "
+        "codes are removed; the user is told, and `mfa_disabled` is emitted. The body is JSON "
+        "`{current_password, code}`.",
+        {
+            "400": f"`mfa_not_enabled`, a wrong `current_password`, or {WRONG_CODE}",
+            "403": "`mfa_required_by_role`: a role of yours demands MFA. Or " + REAUTH,
+            "413": "The body is over 2 MiB (`DATA_UPLOAD_MAX_MEMORY_SIZE`).",
+            "415": "The body is not JSON, or cannot be read as JSON.",
+            "429": LOCKOUT,
+        },
+    ),
+    "POST /api/v1/auth/mfa/recovery-codes": Text(
+        "Make new recovery codes",
+        "With a `code` (from the app, or a recovery code): 10 new recovery codes, shown this once; the "
+        "old ones stop working.",
+        {"400": f"`mfa_not_enabled`, or {WRONG_CODE}", "429": LOCKOUT},
+    ),
+    "POST /api/v1/auth/mfa/verify": Text(
+        "Finish a login with the second factor",
+        "The `mfa_token` of a 403 `mfa_required` (login, restore or social login) and a TOTP `code` or a "
+        "`recovery_code`: answers the token pair that login would have; the session's `amr` has `otp` and "
+        "`mfa`. A code works once; five wrong codes spend the token.",
+        {
+            "401": "`mfa_token_invalid`: the token is unknown, expired or spent; log in again. Or "
+            "`mfa_code_invalid`: the code is wrong or was used already (it counts toward the lockout).",
+            "429": LOCKOUT,
+        },
     ),
     "POST /api/v1/auth/password/change": Text(
         "Change your password",

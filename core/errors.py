@@ -17,15 +17,22 @@ from __future__ import annotations
 
 
 class ServiceError(Exception):
-    """A business rule said no: `detail` for people, `code` (a stable word) for programs."""
+    """A business rule said no: `detail` for people, `code` (a stable word) for programs.
+
+    `extra`: further fields of the answer that a client needs to go on (the `mfa_token` of an
+    `mfa_required`), beside `detail` and `code`, which they never replace.
+    """
 
     code: str = "invalid"
 
-    def __init__(self, detail: str, *, code: str | None = None) -> None:
+    def __init__(
+        self, detail: str, *, code: str | None = None, extra: dict[str, object] | None = None
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         if code is not None:
             self.code = code
+        self.extra: dict[str, object] = dict(extra or {})
 
 
 class NotFound(ServiceError):
@@ -38,6 +45,14 @@ class Forbidden(ServiceError):
 
 class AuthenticationFailed(ServiceError):
     code = "authentication_failed"
+
+
+class MFARequired(Forbidden):
+    """Not without a second factor: a login that passed its password (its `extra` carries the
+    `mfa_token` and `methods` to go on with), or a role's endpoint called from a session that
+    did not pass MFA."""
+
+    code = "mfa_required"
 
 
 class Conflict(ServiceError):

@@ -36,6 +36,7 @@ from .errors import (
     AuthenticationFailed,
     Conflict,
     Forbidden,
+    MFARequired,
     NotFound,
     RateLimited,
     ServiceError,
@@ -74,6 +75,7 @@ def _mark_logged(response: HttpResponse) -> HttpResponse:
 #: before `ServiceError`, the API's 400).
 STATUS: tuple[tuple[type[ServiceError], int], ...] = (
     (NotFound, status.HTTP_404_NOT_FOUND),
+    (MFARequired, status.HTTP_403_FORBIDDEN),
     (Forbidden, status.HTTP_403_FORBIDDEN),
     (AuthenticationFailed, status.HTTP_401_UNAUTHORIZED),
     (Conflict, status.HTTP_409_CONFLICT),
@@ -91,9 +93,11 @@ def service_error_status(exc: ServiceError) -> int:
 
 
 def service_error_response(exc: ServiceError) -> Response:
-    """`{detail, code}` with the kind's status; a "try later" says when (`Retry-After`), and a 401
-    carries its challenge (`core.middleware` adds `WWW-Authenticate` to every 401)."""
-    response = Response({"detail": exc.detail, "code": exc.code}, status=service_error_status(exc))
+    """`{detail, code}` (and the error's `extra` fields) with the kind's status; a "try later" says
+    when (`Retry-After`), and a 401 carries its challenge (`core.middleware` adds
+    `WWW-Authenticate` to every 401)."""
+    body = {**exc.extra, "detail": exc.detail, "code": exc.code}
+    response = Response(body, status=service_error_status(exc))
     retry_after = getattr(exc, "retry_after", None)
     if retry_after is not None:
         response["Retry-After"] = str(retry_after)

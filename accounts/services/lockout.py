@@ -107,7 +107,8 @@ def password_matches(user: User | None, password: str) -> bool:
 
 def credentials_check(*, identifier: str, password: str) -> User:
     """The password check of every login door: lockout first (even the right password
-    is refused, 429), then the password; a failure counts, a success resets the count.
+    is refused, 429), then the password; a failure counts, a success resets the count (for an
+    account with MFA on, the second factor's success does: `mfa_challenge_pass`).
 
     Unknown user, wrong password, inactive or deleted account: one 401. No
     transaction is held while the password is hashed.
@@ -125,5 +126,6 @@ def credentials_check(*, identifier: str, password: str) -> User:
         metrics.LOGINS.labels(result="failed").inc()
         audit_record(AuditKind.LOGIN_FAILED, user_id=user.id, reason="inactive")
         raise AuthenticationFailed(LOGIN_FAILED, code="invalid_credentials")
-    lockout_reset(key=key)
+    if not user.mfa_enabled:  # with MFA on, the login is complete (and the count reset) at the code
+        lockout_reset(key=key)
     return user

@@ -28,6 +28,7 @@ from .audit import AuditKind, audit_record
 from .lockout import LOGIN_FAILED as LOGIN_FAILED  # re-exported: restore answers the same 401
 from .lockout import credentials_check, lockout_check, lockout_key, lockout_record_failure, lockout_reset
 from .lockout import password_matches as password_matches
+from .mfa_challenges import PURPOSE_LOGIN, mfa_challenge_demand
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,8 @@ def password_confirm(*, user: User, password: str, field: str) -> None:
     The same per-account lockout: a locked account is refused (429 with
     `Retry-After`) even with the right password, a wrong one counts as a
     failed login and is a field error (400) on `field`, the right one resets
-    the count. Call it outside the caller's transaction: a counted failure
+    the count (with MFA on, only a completed login does: a right password alone must not
+    clear the count of wrong codes). Call it outside the caller's transaction: a counted failure
     must not roll back with the change it refused.
     """
     key = lockout_key(user=user, identifier=user.username)
@@ -58,12 +60,15 @@ def password_confirm(*, user: User, password: str, field: str) -> None:
         lockout_record_failure(key=key, user=user)
         audit_record(AuditKind.LOGIN_FAILED, user_id=user.id, reason="wrong_current_password", field=field)
         raise ValidationError({field: ["The password is not correct."]})
-    lockout_reset(key=key)
+    if not user.mfa_enabled:  # with MFA on, only a completed login (the code) resets the count
+        lockout_reset(key=key)
 
 
 def session_login(*, identifier: str, password: str, ip: str | None, user_agent: str) -> TokenPair:
-    """Password login: the lockout-guarded check every door shares, then a new session."""
+    """Password login: the lockout-guarded check every door shares, then a new session (or, for an
+    account with MFA on, 403 `mfa_required` and a token for `/auth/mfa/verify`)."""
     user = credentials_check(identifier=identifier, password=password)
+    mfa_challenge_demand(user=user, amr=(AMR_PASSWORD,), purpose=PURPOSE_LOGIN, ip=ip, user_agent=user_agent)
     pair = session_open(user=user, ip=ip, user_agent=user_agent, amr=(AMR_PASSWORD,))
     metrics.LOGINS.labels(result="succeeded").inc()
     audit_record(AuditKind.LOGIN, user_id=user.id, session_id=pair.session_id)

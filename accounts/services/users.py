@@ -34,9 +34,11 @@ from notifications.services import event_emit, notify
 
 from .. import cache as auth_cache
 from ..models import ROLE_ADMIN, ROLE_USER, User, normalize_email, user_is_admin
+from ..tokens import AMR_PASSWORD
 from .admins import admins_kept
 from .audit import AuditKind, audit_record
 from .lockout import lockout_check, lockout_key, lockout_record_failure, lockout_reset
+from .mfa_challenges import PURPOSE_RESTORE, mfa_challenge_demand
 from .reauth import reauth_confirm
 from .sessions import LOGIN_FAILED, password_matches, sessions_revoke_all
 
@@ -540,7 +542,9 @@ def user_restore_self(*, identifier: str, password: str) -> User:
     assert user is not None
     if user.deleted_at is None or not user.deleted_by_owner or user.deleted_at <= restore_deadline():
         raise AuthenticationFailed(LOGIN_FAILED, code="invalid_credentials")
-    lockout_reset(key=key)
+    if not user.mfa_enabled:  # with MFA on, the login is complete (and the count reset) at the code
+        lockout_reset(key=key)
+    mfa_challenge_demand(user=user, amr=(AMR_PASSWORD,), purpose=PURPOSE_RESTORE)  # 403 mfa_required
     return user_restore(user_id=user.id)
 
 

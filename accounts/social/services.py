@@ -34,6 +34,7 @@ from notifications.services import notify
 
 from ..models import User
 from ..services import AuditKind, TokenPair, audit_record, session_open
+from ..services.mfa_challenges import PURPOSE_LOGIN, mfa_challenge_required
 from ..services.reauth import reauth_confirm
 from .backends import PROVIDER_OF_BACKEND, PROVIDERS, TITLES, TelegramBackend, YandexBackend
 
@@ -193,7 +194,9 @@ def social_login_callback(*, backend: Any, ip: str | None, user_agent: str) -> T
 def social_finish(
     *, backend: Any, profile: dict[str, Any], link_user_id: Any, ip: str | None, user_agent: str
 ) -> TokenPair:
-    """Run the pipeline on a verified profile, then open a session as password login does."""
+    """Run the pipeline on a verified profile, then open a session as password login does (or, for
+    an account with MFA on, answer 403 `mfa_required` once the pipeline's work is committed: a
+    new link stays linked, the session waits for the code)."""
     provider = PROVIDER_OF_BACKEND[backend.name]
     with _audited_failure(provider), transaction.atomic():
         link_user = None
@@ -209,9 +212,13 @@ def social_finish(
         if getattr(user, "social_new_association", False):
             identity_linked(user=user, provider=provider, uid=identity.uid, new_account=user.is_new)  # type: ignore[attr-defined]
         # RFC 8176 names no social login: the provider's name says how the user got in (API.md).
-        pair = session_open(user=user, ip=ip, user_agent=user_agent, amr=(provider,))
-        audit_record(AuditKind.LOGIN, user_id=user.id, session_id=pair.session_id, provider=provider)
-    return pair
+        if not user.mfa_enabled:
+            pair = session_open(user=user, ip=ip, user_agent=user_agent, amr=(provider,))
+            audit_record(AuditKind.LOGIN, user_id=user.id, session_id=pair.session_id, provider=provider)
+            return pair
+    raise mfa_challenge_required(
+        user=user, amr=(provider,), purpose=PURPOSE_LOGIN, ip=ip, user_agent=user_agent
+    )
 
 
 def identity_linked(*, user: User, provider: str, uid: str, new_account: bool) -> None:

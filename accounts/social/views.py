@@ -254,7 +254,12 @@ def _complete(request: HttpRequest) -> HttpResponse:
             user_agent=user_agent(request),
         )
     except ServiceError as exc:
-        return hand_over({"error": exc.code})
+        # `mfa_required` goes on with its `mfa_token` and `methods` (comma-separated), for the
+        # frontend to ask for the code and call /auth/mfa/verify.
+        extra = {
+            name: ",".join(value) if isinstance(value, list) else value for name, value in exc.extra.items()
+        }
+        return hand_over({"error": exc.code, **extra})
     except ValidationError:
         return hand_over({"error": "invalid"})
     return hand_over(pair_body(pair))

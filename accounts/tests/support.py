@@ -51,7 +51,23 @@ def bearer(access: str, **defaults: Any) -> APIClient:
 
 
 def login_tokens(user: Any, password: str = PASSWORD, **extra: Any) -> dict[str, Any]:
-    """Log `user` in over the API (by username); the token-pair body."""
+    """Log `user` in over the API (by username); the token-pair body.
+
+    A user whose role demands MFA (`MFA_REQUIRED_ROLES`: administrators, by default) logs in as
+    a real one does: TOTP on (turned on here if it is not yet), the password, then the code, so
+    the session passes the administrators' endpoints.
+    """
+    from accounts.models import User
+    from accounts.services.mfa import mfa_required_for
+    from accounts.tests.mfa_support import mfa_login_tokens, mfa_on
+
+    row = User.objects.filter(pk=user.pk).select_related("totp_device").first()
+    if row is not None and (
+        row.mfa_enabled or mfa_required_for(is_superuser=row.is_superuser, roles=row.roles)
+    ):
+        if not row.mfa_enabled:
+            mfa_on(row)
+        return mfa_login_tokens(row, password, **extra)
     response = APIClient().post(
         LOGIN, {"username": user.username, "password": password}, format="json", **extra
     )

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pyotp
 import pytest
 import requests
 import yaml
@@ -171,12 +172,12 @@ class Server:
                 time.sleep(0.2)
         raise RuntimeError(f"the server did not start:\n{self.process.output}")
 
-    def run_block(self, block: str) -> str:
+    def run_block(self, block: str, **env: str) -> str:
         script = block.replace(SERVER, self.url).replace("python manage.py", f"python {ROOT / 'manage.py'}")
         result = subprocess.run(
             ["bash", "-c", "set -euo pipefail\n" + script],  # noqa: S607
             cwd=self.root,
-            env=self.env,
+            env={**self.env, **env},
             capture_output=True,
             text=True,
             timeout=300,
@@ -263,8 +264,28 @@ def test_operations_unlock_and_restore(server):
     assert deleted.status_code == 204
     assert requests.post(login, json={"username": "bob", "password": password}, timeout=30).status_code == 401
 
+    # The administrator's API calls need the second factor: TOTP on (over the API, as an
+    # administrator without it does), and the code its app would show next, as `MFA_CODE`.
+    admin = requests.post(
+        login, json={"username": "admin", "password": server.env["ADMIN_PASSWORD"]}, timeout=30
+    ).json()
+    headers = {"Authorization": f"Bearer {admin['access']}"}
+    secret = requests.post(
+        f"{server.url}/api/v1/auth/mfa/totp",
+        json={"current_password": server.env["ADMIN_PASSWORD"]},
+        headers=headers,
+        timeout=30,
+    ).json()["secret"]
+    now = time.time()
+    confirmed = requests.post(
+        f"{server.url}/api/v1/auth/mfa/totp/confirm",
+        json={"code": pyotp.TOTP(secret).at(now)},
+        headers=headers,
+        timeout=30,
+    )
+    assert confirmed.status_code == 200, confirmed.text
     [block] = _operations_blocks()["Locked and deleted accounts"]
-    out = server.run_block(block)
+    out = server.run_block(block, MFA_CODE=pyotp.TOTP(secret).at(now, counter_offset=1))
 
     assert "bob" in out
     assert (

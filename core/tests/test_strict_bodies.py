@@ -53,6 +53,7 @@ WHOLE_BODIES = {
     "POST /api/v1/resumes": {"text": "A resume."},
     "POST /api/v1/requirements": {"text": "Requirements."},
     "POST /api/v1/auth/social/yandex": {"access_token": "a-yandex-token"},
+    "POST /api/v1/auth/mfa/verify": {"mfa_token": "a-token", "code": "123456"},  # one of code, recovery_code
 }
 
 

@@ -1,0 +1,33 @@
+"""`manage.py mfa_reset USER`: a user lost their authenticator (API.md, MFA).
+
+Run with shell access, so it asks for no second factor (docs/operations.md). Through the same
+service as the Django admin's reset: audited (the actor is nobody: the shell), emitted
+(`mfa_disabled`, `by: command`), and the user is told.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from accounts.selectors import user_find
+from accounts.services.mfa import mfa_reset
+
+
+class Command(BaseCommand):
+    help = "Remove a user's two-factor authentication (a lost device): TOTP and recovery codes."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("user", help="username, email or id")
+
+    def handle(self, *args: Any, user: str, **options: Any) -> None:
+        target = user_find(user)
+        if target is None:
+            raise CommandError(f"No user {user!r}.")
+        if mfa_reset(user_id=target.id, actor_id=None, by="command"):
+            self.stdout.write(
+                self.style.SUCCESS(f"Two-factor authentication of {target.username} removed; they were told.")
+            )
+        else:
+            self.stdout.write(f"{target.username} had no two-factor authentication.")
