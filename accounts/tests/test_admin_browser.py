@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +19,7 @@ from accounts.models import RoleRequest
 from accounts.tests.factories import UserFactory
 from accounts.tests.support import PASSWORD
 from notifications.models import OutboxEvent
+from testing.browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, needs_chromium
 
 
 @pytest.fixture(autouse=True)
@@ -32,23 +32,7 @@ def _orm_beside_playwright(monkeypatch):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(), reason=f"Chromium is not installed at {CHROMIUM} (CI installs it)"
-    ),
-]
+pytestmark = [pytest.mark.slow, needs_chromium]
 
 
 def api(base_url: str, method: str, path: str, body: dict | None = None, token: str | None = None) -> Any:
