@@ -97,6 +97,24 @@ def _fast_hasher_and_clean_cache(settings: Any) -> Any:
     _forget_pending_cache_writes()
 
 
+@pytest.fixture(autouse=True)
+def _force_login_passes_admin_mfa(monkeypatch: Any) -> None:
+    """`Client.force_login` logs a user in without a password; here also without the Django
+    admin's second factor, which the admin site asks of every session (accounts/admin_mfa.py)
+    and which a forced login never went through. The tests of the admin's MFA log in for real."""
+    from django.test import Client
+
+    from accounts.tests.mfa_support import admin_session_mfa_passed
+
+    original = Client.force_login
+
+    def force_login(self: Client, user: Any, backend: str | None = None) -> None:
+        original(self, user, backend)
+        admin_session_mfa_passed(self, user)
+
+    monkeypatch.setattr(Client, "force_login", force_login)
+
+
 def _forget_pending_cache_writes() -> None:
     """Outage tests leave cache writes queued in the process; later tests must not pay for them."""
     for family in ReadThrough.families:

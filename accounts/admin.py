@@ -34,6 +34,7 @@ from core.errors import ServiceError
 from core.ids import Id
 
 from . import services
+from .admin_mfa import UserMFAAdminMixin
 from .models import ROLE_USER, AuditEvent, AuthSession, LoginLockout, Role, RoleRequest, User
 from .social.admin import IdentityInline
 
@@ -140,7 +141,7 @@ class ServicePasswordForm(AdminPasswordChangeForm):
 
 
 @admin.register(User)
-class UserAdmin(ServiceModelAdmin, DjangoUserAdmin):
+class UserAdmin(ServiceModelAdmin, UserMFAAdminMixin, DjangoUserAdmin):
     form = ServiceUserChangeForm
     add_form = ServiceUserCreationForm
     change_password_form = ServicePasswordForm

@@ -9,8 +9,9 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.urls import URLPattern, URLResolver
 
 
 class ServiceAdminSite(admin.AdminSite):
@@ -23,6 +24,29 @@ class ServiceAdminSite(admin.AdminSite):
         from .home import home_url
 
         return home_url()
+
+    # --- the second factor (accounts/admin_mfa.py): no page opens before it is passed ---------------
+
+    def has_permission(self, request: HttpRequest) -> bool:
+        from accounts.admin_mfa import admin_mfa_passed
+
+        return super().has_permission(request) and admin_mfa_passed(request)
+
+    def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        from accounts.admin_mfa import admin_login_pending_redirect, admin_login_started
+
+        pending = admin_login_pending_redirect(request)
+        if pending is not None:
+            return pending
+        response = super().login(request, extra_context)
+        if request.method == "POST" and request.user.is_authenticated and response.status_code == 302:
+            return admin_login_started(request, response)  # the password was right: now the code
+        return response
+
+    def get_urls(self) -> list[URLResolver | URLPattern]:
+        from accounts.admin_mfa import admin_mfa_urls
+
+        return [*admin_mfa_urls(self), *super().get_urls()]
 
     def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> TemplateResponse:
         from accounts.models import RoleRequest

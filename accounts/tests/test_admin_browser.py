@@ -17,6 +17,7 @@ import pytest
 from accounts import services
 from accounts.models import RoleRequest
 from accounts.tests.factories import UserFactory
+from accounts.tests.mfa_support import code, mfa_on
 from accounts.tests.support import PASSWORD
 from notifications.models import OutboxEvent
 from testing.browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, needs_chromium
@@ -63,6 +64,7 @@ def test_an_admin_decides_role_requests_in_the_browser(live_server):
     admin = UserFactory(username="office-admin", password=PASSWORD, roles=["user", "admin"])
     assert admin.is_staff
     assert not admin.is_superuser  # the `admin` role alone opens the back-office
+    secret = mfa_on(admin)  # MFA_REQUIRED_ROLES: the back-office asks for the code after the password
     alice = UserFactory(username="alice-wants-mod", password=PASSWORD)
     bob = UserFactory(username="bob-wants-admin", password=PASSWORD)
     alice_request = services.role_request_create(
@@ -100,6 +102,9 @@ def test_an_admin_decides_role_requests_in_the_browser(live_server):
             page.fill("#id_password", PASSWORD)
             shot("login-form")
             page.locator("input[type=submit]").click()
+            page.wait_for_url("**/admin/mfa/**")
+            page.fill("#id_code", code(secret))
+            page.locator("input[type=submit][value=Verify]").click()
 
             # 2. The index says how many requests wait.
             expect(page.locator("#pending-role-requests")).to_contain_text("2 role requests pending")
