@@ -92,7 +92,7 @@ class NearCache:
         self._generation = 0
         self._lock = threading.Lock()  # the tracking connection, and the entries when they change
         self._connection: Any = None
-        self._poller: Any = None
+        self._local = threading.local()
         self._pid = os.getpid()
         self._retry_at = 0.0
         self._pings: collections.deque[float] = collections.deque()  # send times of unanswered pings
@@ -114,9 +114,7 @@ class NearCache:
         except BaseException:
             connection.disconnect()
             raise
-        poller = select.poll()
-        poller.register(connection._sock.fileno(), select.POLLIN | select.POLLPRI)
-        self._connection, self._poller = connection, poller
+        self._connection = connection
         self._pings.clear()
         self._evidence = float("-inf")
         self._last_ping = 0.0
@@ -129,7 +127,7 @@ class NearCache:
                 self._connection.disconnect()
             except Exception:
                 logger.debug("closing the tracking connection", exc_info=True)
-        self._connection = self._poller = None
+        self._connection = None
         self._clear()
         self._retry_at = time.monotonic() + _RECONNECT_SECONDS
 
@@ -160,17 +158,27 @@ class NearCache:
             elif answer is not None and not isinstance(answer, list):
                 raise RuntimeError(f"unexpected answer on the tracking connection: {answer!r}")
 
+    def _poller_for(self, connection: Any) -> Any:
+        """This thread's `poll` object for the connection's socket (one object cannot be polled by two
+        threads at once: "concurrent poll() invocation")."""
+        local = self._local
+        if getattr(local, "connection", None) is not connection:
+            poller = select.poll()
+            poller.register(connection._sock.fileno(), select.POLLIN | select.POLLPRI)
+            local.connection, local.poller = connection, poller
+        return local.poller
+
     def usable(self) -> bool:
         """Whether the entries may be served now: invalidations applied, Redis heard from lately."""
         now = time.monotonic()
         if os.getpid() != self._pid:  # a forked child: the parent's connection is not ours to use
             with self._lock:
                 if os.getpid() != self._pid:
-                    self._pid, self._connection, self._poller = os.getpid(), None, None
+                    self._pid, self._connection = os.getpid(), None
                     self._clear()
                     self._retry_at = 0.0
-        poller = self._poller
-        if poller is None:
+        connection = self._connection
+        if connection is None:
             if now < self._retry_at:
                 return False
             with self._lock:
@@ -180,9 +188,10 @@ class NearCache:
                     except Exception as exc:
                         self._drop(f"cannot connect: {exc}")
                         return False
-            poller = self._poller
-            if poller is None:
+            connection = self._connection
+            if connection is None:
                 return False
+        poller = self._poller_for(connection)
         ping_due = now - self._last_ping >= self.max_silence / 4
         # `locked()`: another thread may have read an invalidation off the socket and not applied it yet.
         if ping_due or self._lock.locked() or poller.poll(0):
@@ -256,7 +265,7 @@ class NearCache:
         with self._lock:
             if self._connection is not None and os.getpid() == self._pid:
                 self._connection.disconnect()
-            self._connection = self._poller = None
+            self._connection = None
             self._clear()
 
     def __len__(self) -> int:

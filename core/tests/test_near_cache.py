@@ -8,6 +8,7 @@ process's cache write would write. Two real gunicorn workers are in `accounts/te
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 
@@ -166,3 +167,30 @@ def test_its_size_is_bounded(near):
     assert len(near) == near.max_entries
     assert near.get(keys[-1:]) == [1]
     assert near.get(keys[:1]) is None  # the oldest went first
+
+
+def test_threads_check_it_at_once(near, other_process):
+    """gthread workers: every request thread polls the tracking connection (`poll` objects are per thread)."""
+    _wait_usable(near)
+    key = cache.make_key("auth:t:threads")
+    errors: list[BaseException] = []
+    served = [0]
+
+    def reader() -> None:
+        try:
+            for _ in range(300):
+                if near.usable():
+                    served[0] += 1
+                near.get([key])
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=reader) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for n in range(50):
+        other_process.set(key, n)  # invalidations arriving meanwhile
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == []
+    assert served[0] > 0
