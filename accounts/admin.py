@@ -153,13 +153,36 @@ class UserAdmin(ServiceModelAdmin, UserMFAAdminMixin, DjangoUserAdmin):
         "is_superuser",
         ("deleted_at", admin.EmptyFieldListFilter),
         LockedFilter,
+        "email_verified",
     ]
     search_fields = ["username", "email", "full_name"]
     ordering = ["-created_at"]
-    readonly_fields = ["id", "created_at", "updated_at", "deleted_at", "last_login", "related"]
+    readonly_fields = [
+        "id",
+        "email_verified",
+        "email_pending",
+        "created_at",
+        "updated_at",
+        "deleted_at",
+        "last_login",
+        "related",
+    ]
     filter_horizontal = ["groups"]
     fieldsets = (
-        (None, {"fields": ("id", "username", "email", "full_name", "password")}),
+        (
+            None,
+            {
+                "fields": (
+                    "id",
+                    "username",
+                    "email",
+                    "email_verified",
+                    "email_pending",
+                    "full_name",
+                    "password",
+                )
+            },
+        ),
         ("Access", {"fields": ("is_active", "groups", "is_superuser")}),
         ("Dates", {"fields": ("created_at", "updated_at", "last_login", "deleted_at")}),
         ("Related", {"fields": ("related",)}),
@@ -178,6 +201,7 @@ class UserAdmin(ServiceModelAdmin, UserMFAAdminMixin, DjangoUserAdmin):
         "restore_users",
         "revoke_all_sessions",
         "unlock_users",
+        "resend_verification",
     ]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
@@ -319,6 +343,19 @@ class UserAdmin(ServiceModelAdmin, UserMFAAdminMixin, DjangoUserAdmin):
     def unlock_users(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         count = sum(services.lockout_unlock_user(user_id=u.id, actor_id=_actor(request)) for u in queryset)
         self.message_user(request, f"{count} user(s) unlocked.", messages.SUCCESS)
+
+    @admin.action(description="Resend the verification link to the selected users' unverified addresses")
+    def resend_verification(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        sent, skipped = 0, []
+        for user in queryset:
+            try:
+                services.email_verification_resend(user_id=user.id)
+                sent += 1
+            except ServiceError:
+                skipped.append(user.username)
+        self.message_user(request, f"{sent} verification link(s) sent.", messages.SUCCESS)
+        if skipped:
+            self.message_user(request, "Nothing to verify for: " + ", ".join(skipped), messages.WARNING)
 
     @admin.action(description="Revoke all sessions of the selected users")
     def revoke_all_sessions(self, request: HttpRequest, queryset: QuerySet[User]) -> None:

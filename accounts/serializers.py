@@ -25,7 +25,7 @@ def username_field(**kwargs: Any) -> serializers.CharField:
 class _BlankIsNullEmailField(serializers.EmailField):
     """An address that may be blank in the row and is `null` in the body."""
 
-    def to_representation(self, value: Any) -> str | None:
+    def to_representation(self, value: Any) -> str | None:  # type: ignore[override]
         return str(value) if value else None
 
 
@@ -186,6 +186,15 @@ class PasswordResetSerializer(Serializer):
 class PasswordResetConfirmSerializer(Serializer):
     uid = serializers.CharField(max_length=64)
     token = serializers.CharField(max_length=128)
+    new_password = password_field()
+
+
+class EmailVerifySerializer(Serializer):
+    uid = serializers.CharField(max_length=64)
+    token = serializers.CharField(max_length=128)
+
+
+class PasswordFirstSetSerializer(Serializer):
     new_password = password_field()
 
 

@@ -26,8 +26,14 @@ def send_password_reset_email(user_id: str) -> None:
 
 @shared_task(autoretry_for=(OSError,), retry_backoff=True, retry_kwargs={"max_retries": 5})
 def send_email_changed_notice(notification_id: str) -> None:
-    """Tell the old address of an account that its email was changed (the notification names it)."""
-    services.user_email_changed_notice_send(notification_id=notification_id)
+    """Tell the old address of an account that its email changed, or is asked to (the notification names it)."""
+    services.email_notice_send(notification_id=notification_id)
+
+
+@shared_task(autoretry_for=(OSError,), retry_backoff=True, retry_kwargs={"max_retries": 5})
+def send_email_verification(user_id: str) -> bool:
+    """Mail a verification link to the account's unverified or pending address (read here, not queued)."""
+    return services.email_verification_send(user_id=user_id)
 
 
 @shared_task

@@ -12,6 +12,8 @@ from typing import Any
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 
+from core.throttling import UserRateThrottle
+
 logger = logging.getLogger(__name__)
 
 
@@ -43,3 +45,10 @@ class RegisterAddressThrottle(AddressRateThrottle):
 
 class PasswordResetAddressThrottle(AddressRateThrottle):
     scope = "password_reset_ip"
+
+
+class EmailVerifyResendThrottle(UserRateThrottle):
+    """`THROTTLE_EMAIL_VERIFY_USER`: verification mails one user may ask for; fails closed (a mail each)."""
+
+    scope = "email_verify_user"
+    rate_setting = "THROTTLE_EMAIL_VERIFY_USER"

@@ -36,6 +36,9 @@ urlpatterns = [
     endpoint("roles", views.RoleListView.as_view(), "roles"),
     endpoint("auth/restore", views.RestoreView.as_view(), "restore"),
     endpoint("auth/password/change", views.PasswordChangeView.as_view(), "password-change"),
+    endpoint("auth/password/set", views.PasswordFirstSetView.as_view(), "password-set"),
+    endpoint("auth/email/verify", views.EmailVerifyView.as_view(), "email-verify"),
+    endpoint("auth/email/verify/resend", views.EmailVerifyResendView.as_view(), "email-verify-resend"),
     endpoint("auth/password/reset", views.PasswordResetView.as_view(), "password-reset"),
     endpoint(
         "auth/password/reset/confirm", views.PasswordResetConfirmView.as_view(), "password-reset-confirm"

@@ -15,19 +15,30 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.auth import password_validation
 from django.contrib.auth.hashers import get_hashers_by_algorithm, identify_hasher, is_password_usable
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, MaxLengthValidator
 
-from ..models import ROLE_USER, User, UsernameValidator, normalize_email
 from .bulk_rows import RowError
-from .users import validate_password_for
+from .models import ROLE_USER, User, UsernameValidator, normalize_email
 
-CREATE_FIELDS = ("username", "email", "full_name", "role", "password", "password_hash")
+CREATE_FIELDS = ("username", "email", "full_name", "role", "password", "password_hash", "email_verified")
 
 # What passlib's bcrypt (the earlier services) stored: `$2b$12$` + 22 salt + 31 hash characters.
 _BCRYPT = re.compile(r"\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}\Z")
+
+
+def password_validate(
+    password: str, *, username: str, email: str, full_name: str = "", field: str = "password"
+) -> None:
+    """Django's validators (length, common, numeric, similarity); errors go to `field`."""
+    probe = User(username=username, email=email, full_name=full_name)
+    try:
+        password_validation.validate_password(password, probe)
+    except ValidationError as exc:
+        raise ValidationError({field: list(exc.messages)}) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +52,8 @@ class NewUser:
     roles: tuple[str, ...]
     password: str | None
     password_hash: str | None
+    # Users migrated from the earlier services, whose address was verified there, are not asked again.
+    email_verified: bool = False
 
 
 _USERNAME_VALIDATORS = (UsernameValidator(), MaxLengthValidator(150))
@@ -135,6 +148,9 @@ def new_user_clean(
     password = _string(data, "password", line, errors, strip=False)
     password_hash = _string(data, "password_hash", line, errors)
     roles = _roles(data.get("role"), line, known_roles, errors)
+    email_verified = data.get("email_verified", False)
+    if not isinstance(email_verified, bool):
+        errors.append(RowError(line, "Must be true or false.", "email_verified"))
     if email:
         email = normalize_email(email)
     for field, value in (("username", username), ("email", email)):
@@ -157,7 +173,7 @@ def new_user_clean(
             errors.extend(RowError(line, message, field) for message in _messages(value, validators))
     if password is not None and not any(e.field == "password" for e in errors):
         try:
-            validate_password_for(password, username=username or "", email=email or "", full_name=full_name)
+            password_validate(password, username=username or "", email=email or "", full_name=full_name)
         except ValidationError as exc:
             errors.extend(RowError(line, message, "password") for message in exc.messages)
     if password_hash is not None:
@@ -172,7 +188,9 @@ def new_user_clean(
 
     if errors or not username or not email:
         return None, errors
-    return NewUser(line, username, email, full_name, roles, password, password_hash), []
+    return NewUser(
+        line, username, email, full_name, roles, password, password_hash, email_verified is True
+    ), []
 
 
 def checked_row(data: dict[str, Any], line: int) -> NewUser:
@@ -194,6 +212,7 @@ def checked_row(data: dict[str, Any], line: int) -> NewUser:
         roles=tuple(sorted({ROLE_USER, *(name.strip() for name in given)})),
         password=data.get("password"),
         password_hash=password_hash,
+        email_verified=data.get("email_verified") is True,
     )
 
 

@@ -38,10 +38,12 @@ from .serializers import (
     AdminUserUpdateSerializer,
     DecisionSerializer,
     DetailSerializer,
+    EmailVerifySerializer,
     LoginSerializer,
     MeUpdateSerializer,
     PasswordChangeSerializer,
     PasswordConfirmSerializer,
+    PasswordFirstSetSerializer,
     PasswordResetConfirmSerializer,
     PasswordResetSerializer,
     RefreshedPairSerializer,
@@ -57,7 +59,12 @@ from .serializers import (
     VerifySerializer,
 )
 from .services.token_revocation import token_revoke
-from .throttles import LoginAddressThrottle, PasswordResetAddressThrottle, RegisterAddressThrottle
+from .throttles import (
+    EmailVerifyResendThrottle,
+    LoginAddressThrottle,
+    PasswordResetAddressThrottle,
+    RegisterAddressThrottle,
+)
 from .tokens import jwks
 
 
@@ -154,6 +161,41 @@ class PasswordResetConfirmView(PublicAPIView):
     def post(self, request: Request) -> Response:
         services.password_reset_confirm(**_valid(PasswordResetConfirmSerializer, request))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PasswordFirstSetView(APIView):
+    """A first password for an account made by social login, from a session opened less than
+    `REAUTH_MAX_AGE` seconds ago. No other session ends: a way in is added, none replaced."""
+
+    @extend_schema(request=PasswordFirstSetSerializer, responses={204: None})
+    def post(self, request: Request) -> Response:
+        data = _valid(PasswordFirstSetSerializer, request)
+        caller = principal(request)
+        services.password_first_set(user_id=caller.id, session_id=caller.session_id, **data)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class EmailVerifyView(PublicAPIView):
+    """Use the link mailed to an address: the address is verified, or a pending one becomes the account's."""
+
+    throttle_classes = [PasswordResetAddressThrottle]
+
+    @extend_schema(request=EmailVerifySerializer, responses={204: None})
+    def post(self, request: Request) -> Response:
+        services.email_verify(**_valid(EmailVerifySerializer, request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class EmailVerifyResendView(APIView):
+    """A new link to your unverified (or pending) address; `THROTTLE_EMAIL_VERIFY_USER` per user."""
+
+    throttle_classes = [EmailVerifyResendThrottle]
+
+    @extend_schema(request=None, responses={202: DetailSerializer})
+    def post(self, request: Request) -> Response:
+        services.email_verification_resend(user_id=principal(request).id)
+        accepted = {"detail": "A new verification link is on its way."}
+        return Response(DetailSerializer(accepted).data, status=status.HTTP_202_ACCEPTED)
 
 
 class RefreshView(PublicAPIView):

@@ -299,7 +299,7 @@ def measure_reading(workdir: Path, count: int, repeat: int) -> dict[str, Any]:
     """Seconds to stream every row of a `count`-row JSON array (the fastest of `repeat` runs each)."""
     import ijson
 
-    from accounts.services.bulk_rows import json_rows
+    from accounts.bulk_rows import json_rows
 
     path = write_rows(workdir / "read.json", count, hashed_row("read"), array=True)
 

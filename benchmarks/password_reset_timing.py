@@ -51,7 +51,10 @@ def post(base: str, path: str, body: dict[str, str]) -> tuple[int, float]:
     return status, (time.perf_counter() - started) * 1000
 
 
-def start_service(tmp: Path) -> tuple[str, subprocess.Popen[bytes]]:
+def start_service(
+    tmp: Path, extra_env: dict[str, str] | None = None, users_jsonl: str = ""
+) -> tuple[str, subprocess.Popen[bytes]]:
+    """The embedded default on a free port; `users_jsonl` is imported with `bulk_create_users` first."""
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"}}
     unlimited = "100000/min"
     env.update(
@@ -60,9 +63,19 @@ def start_service(tmp: Path) -> tuple[str, subprocess.Popen[bytes]]:
         ADMIN_PASSWORD=STRONG,
         THROTTLE_PASSWORD_RESET_IP=unlimited,
         THROTTLE_REGISTER_IP=unlimited,
+        **(extra_env or {}),
     )
     python = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv").exists() else sys.executable
     subprocess.run([python, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    if users_jsonl:
+        subprocess.run(
+            [python, "manage.py", "bulk_create_users", "-"],
+            cwd=ROOT,
+            env=env,
+            input=users_jsonl.encode(),
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     port = free_port()
     process = subprocess.Popen(
         [python, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],

@@ -159,6 +159,25 @@ OPERATIONS: dict[str, Text] = {
         "Take the `uid` and `token` of the reset link and the new password; every session of the "
         "account ends. A link works once.",
     ),
+    "POST /api/v1/auth/password/set": Text(
+        "Set a first password",
+        "For an account made by social login (no usable password yet), from a session opened less "
+        "than `REAUTH_MAX_AGE` seconds ago. Other sessions stay. 400 `password_already_set` when the "
+        "account has a password (change it instead), 403 `reauth_required` from an older session.",
+    ),
+    "POST /api/v1/auth/email/verify": Text(
+        "Verify an email address from its link",
+        "Take the `uid` and `token` of the verification link: the address is verified, or a pending "
+        "address becomes the account's (`user_updated` is emitted). A link works once and stops "
+        "working when the address or the password changes (400 `invalid_token`); 409 `email_taken` "
+        "when another account took the pending address meanwhile.",
+        {"409": "Another account holds the pending address now (`email_taken`)."},
+    ),
+    "POST /api/v1/auth/email/verify/resend": Text(
+        "Mail a new verification link",
+        "A new link to the caller's unverified or pending address; `THROTTLE_EMAIL_VERIFY_USER` per "
+        "user. 400 `nothing_to_verify` when no address waits for one.",
+    ),
     "GET /api/v1/auth/sessions": Text(
         "List your sessions",
         "The caller's active sessions; `current` marks the one the access token belongs to.",

@@ -305,11 +305,20 @@ ACCOUNT_RESTORE_DAYS = env_int("ACCOUNT_RESTORE_DAYS", 30, minimum=1)
 AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 180, minimum=1)
 OUTBOX_RETENTION_DAYS = env_int("OUTBOX_RETENTION_DAYS", 7, minimum=1)
 PASSWORD_RESET_URL = env.str("PASSWORD_RESET_URL", default="/reset-password?uid={uid}&token={token}")
+# `mandatory`: an account whose address is unverified cannot log in (403 email_unverified).
+EMAIL_VERIFICATION = env.str("EMAIL_VERIFICATION", default="optional").lower()
+if EMAIL_VERIFICATION not in {"optional", "mandatory"}:
+    raise ImproperlyConfigured(
+        f"EMAIL_VERIFICATION must be optional or mandatory, got {EMAIL_VERIFICATION!r}"
+    )
+EMAIL_VERIFY_URL = env.str("EMAIL_VERIFY_URL", default="/verify-email?uid={uid}&token={token}")
 THROTTLE_LOGIN_IP = env.str("THROTTLE_LOGIN_IP", default="100/min")
 THROTTLE_REGISTER_IP = env.str("THROTTLE_REGISTER_IP", default="20/min")
 THROTTLE_PASSWORD_RESET_IP = env.str("THROTTLE_PASSWORD_RESET_IP", default="5/min")
 # Resumes and requirements one user may create (DRF rate syntax), checked before the body is read.
 THROTTLE_UPLOAD_USER = env.str("THROTTLE_UPLOAD_USER", default="60/hour")
+# Verification mails one user may ask for again (`POST /auth/email/verify/resend`).
+THROTTLE_EMAIL_VERIFY_USER = env.str("THROTTLE_EMAIL_VERIFY_USER", default="5/hour")
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 
 ADMIN_USERNAME = env.str("ADMIN_USERNAME", default="admin")
@@ -384,6 +393,7 @@ REST_FRAMEWORK = {
         "register_ip": THROTTLE_REGISTER_IP,
         "password_reset_ip": THROTTLE_PASSWORD_RESET_IP,
         "upload_user": THROTTLE_UPLOAD_USER,
+        "email_verify_user": THROTTLE_EMAIL_VERIFY_USER,
     },
     "UNAUTHENTICATED_USER": None,
 }

@@ -119,14 +119,24 @@ def notification_email_wanted(*, user_id: Id, kind: str) -> bool:
 
 
 def notify(
-    *, user_id: Id, kind: str, title: str, body: str = "", data: dict[str, Any] | None = None
+    *,
+    user_id: Id,
+    kind: str,
+    title: str,
+    body: str = "",
+    data: dict[str, Any] | None = None,
+    mail: bool = True,
 ) -> Notification:
-    """Tell a user something: an in-app notification, emailed too if they keep the kind on."""
+    """Tell a user something: an in-app notification, emailed too if they keep the kind on.
+
+    `mail=False`: in-app only, for a caller that mails its own message whatever the preference
+    (the notice to an address an email change is leaving, say).
+    """
     notification = Notification.objects.create(
         user_id=user_id, kind=kind, title=title[:200], body=body, data=data or {}
     )
     unread_forget([user_id])
-    if notification_email_wanted(user_id=user_id, kind=kind):
+    if mail and notification_email_wanted(user_id=user_id, kind=kind):
         enqueue_after_commit("notifications.tasks.send_notification_emails", [str(notification.id)])
     return notification
 

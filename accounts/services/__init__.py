@@ -8,9 +8,17 @@ message dict; everything else as `core.errors.ServiceError`.
 
 from .admins import LastAdmin, admins_active, admins_kept
 from .audit import AuditKind, audit_record
+from .email_verification import (
+    email_change_request,
+    email_notice_send,
+    email_verification_resend,
+    email_verification_send,
+    email_verify,
+)
 from .lockout import lockout_unlock_user
 from .passwords import (
     password_change,
+    password_first_set,
     password_reset_confirm,
     password_reset_process,
     password_reset_request,
@@ -39,7 +47,6 @@ from .users import (
     user_admin_update,
     user_create,
     user_delete_self,
-    user_email_changed_notice_send,
     user_get,
     user_hard_delete,
     user_register,
@@ -51,7 +58,6 @@ from .users import (
     user_update,
     user_update_self,
     users_purge_deleted,
-    validate_password_for,
 )
 
 __all__ = [
@@ -63,12 +69,18 @@ __all__ = [
     "admins_active",
     "admins_kept",
     "audit_record",
+    "email_change_request",
+    "email_notice_send",
+    "email_verification_resend",
+    "email_verification_send",
+    "email_verify",
     "ensure_admin",
     "lockout_unlock_user",
     "new_user_fields",
     "new_user_payload",
     "password_change",
     "password_confirm",
+    "password_first_set",
     "password_reset_confirm",
     "password_reset_process",
     "password_reset_request",
@@ -92,7 +104,6 @@ __all__ = [
     "user_admin_update",
     "user_create",
     "user_delete_self",
-    "user_email_changed_notice_send",
     "user_get",
     "user_hard_delete",
     "user_register",
@@ -104,5 +115,4 @@ __all__ = [
     "user_update",
     "user_update_self",
     "users_purge_deleted",
-    "validate_password_for",
 ]

@@ -36,10 +36,7 @@ from core.ids import Id
 from notifications.models import OutboxEvent
 from notifications.services import event_fields, outbox_relay_after_commit
 
-from ..models import AuditEvent, User, normalize_email
-from .audit import AuditKind, audit_fields
-from .bulk_insert import insert_rows
-from .bulk_rows import (
+from ..bulk_rows import (
     BadJSON,
     BulkResult,
     ProgressFactory,
@@ -50,8 +47,11 @@ from .bulk_rows import (
     json_rows,
     no_progress,
 )
-from .hashing import PasswordHashing
-from .user_fields import NewUser, checked_row, known_roles, new_user_clean
+from ..bulk_sql import insert_rows
+from ..hash_pool import PasswordHashing
+from ..models import AuditEvent, User, normalize_email
+from ..user_checks import NewUser, checked_row, known_roles, new_user_clean
+from .audit import AuditKind, audit_fields
 from .users import new_user_fields, new_user_payload
 
 #: Rows per uniqueness query, per insert batch and per hashing round.
@@ -268,6 +268,7 @@ def _insert(rows: list[NewUser], encoded: list[str], group_ids: dict[str, int], 
             full_name=row.full_name,
             password_hash=password,
             roles=row.roles,
+            email_verified=row.email_verified,
         )
         users.append(user)
         roles.extend({"user_id": user["id"], "group_id": group_ids[name]} for name in row.roles)

@@ -20,8 +20,7 @@ from django.db.models.functions import Lower
 from core.errors import NotFound, ServiceError
 from core.ids import Id
 
-from ..models import User, normalize_email
-from .bulk_rows import (
+from ..bulk_rows import (
     BadJSON,
     BulkResult,
     ProgressFactory,
@@ -31,6 +30,7 @@ from .bulk_rows import (
     json_rows,
     no_progress,
 )
+from ..models import User, normalize_email
 from .users import user_hard_delete, user_soft_delete
 
 #: Entries per lookup query.

@@ -32,6 +32,7 @@ from notifications.services import notify
 
 from ..models import LoginLockout, User
 from .audit import AuditKind, audit_record
+from .email_verification import email_verification_check
 
 
 def lockout_key(*, user: User | None, identifier: str) -> str:
@@ -128,4 +129,5 @@ def credentials_check(*, identifier: str, password: str) -> User:
         raise AuthenticationFailed(LOGIN_FAILED, code="invalid_credentials")
     if not user.mfa_enabled:  # with MFA on, the login is complete (and the count reset) at the code
         lockout_reset(key=key)
+    email_verification_check(user)  # after the password: an unverified account reveals nothing to a guess
     return user

@@ -17,13 +17,16 @@ from core.ids import Id
 from core.request_context import RequestMeta, current_request_meta, request_meta_of
 from notifications.mail import email_message
 from notifications.models import Kind as NotificationKind
-from notifications.services import notify
+from notifications.services import event_emit, notify
 
+from .. import cache as auth_cache
 from ..models import User
+from ..user_checks import password_validate
 from .audit import AuditKind, audit_record
 from .lockout import lockout_unlock_user
+from .reauth import reauth_required, session_is_recent
 from .sessions import password_confirm, sessions_revoke_all
-from .users import user_get, validate_password_for
+from .users import user_get
 
 
 def _new_password_hash(user: User, new_password: str) -> str:
@@ -33,7 +36,7 @@ def _new_password_hash(user: User, new_password: str) -> str:
     hold the user's row lock that long, and on the embedded SQLite the
     database's one write lock (every other writer waits).
     """
-    validate_password_for(
+    password_validate(
         new_password, username=user.username, email=user.email, full_name=user.full_name, field="new_password"
     )
     return make_password(new_password)
@@ -95,6 +98,43 @@ def _password_set(*, user_id: Id, encoded: str, usable: bool, actor_id: Id | Non
         data={"event": "password_set"},
     )
     return user
+
+
+def password_first_set(*, user_id: Id, session_id: Id | None, new_password: str) -> None:
+    """`POST /auth/password/set`: a first password for an account made by social login.
+
+    Only without a usable password (400 `password_already_set`: changing one is
+    `password_change`, which asks for it), and only from a fresh session (403
+    `reauth_required`), since nothing else proves the caller. It adds a way in rather than
+    replacing one, so no other session ends; it is audited and the user is told.
+    """
+    user = user_get(user_id=user_id)
+    if user.has_usable_password():
+        raise _password_already_set()
+    if not session_is_recent(user_id=user.id, session_id=session_id):
+        raise reauth_required()
+    encoded = _new_password_hash(user, new_password)
+    with transaction.atomic():
+        user = user_get(user_id=user_id, for_update=True)
+        if user.has_usable_password():  # two calls at once: the second finds the first's password
+            raise _password_already_set()
+        _store_password(user, encoded)
+        audit_record(AuditKind.PASSWORD_CHANGED, user_id=user.id, by="owner", first_password=True)
+        notify(
+            user_id=user.id,
+            kind=NotificationKind.SECURITY,
+            title="A password was set for your account",
+            body="You can now also log in with your username or email and this password. "
+            "If it was not you, reset your password at once.",
+            data={"event": "password_first_set"},
+        )
+
+
+def _password_already_set() -> ServiceError:
+    return ServiceError(
+        "This account has a password already: change it with POST /auth/password/change.",
+        code="password_already_set",
+    )
 
 
 def _notify_password_changed(user_id: Id) -> None:
@@ -205,7 +245,14 @@ def password_reset_confirm(*, uid: str, token: str, new_password: str) -> None:
 
 
 def _reset_confirm(user: User, encoded: str) -> None:
-    _store_password(user, encoded)  # changes the hash, so the link cannot be used twice
+    # The link was mailed to this address (the token covers it): using it proves the address.
+    verified_now = bool(user.email) and not user.email_verified
+    user.email_verified = user.email_verified or bool(user.email)
+    user.password = encoded
+    user.save(update_fields=["password", "email_verified", "updated_at"])  # the link cannot work twice
+    if verified_now:
+        event_emit(name="user_updated", payload={"user_id": str(user.id), "email_verified": True})
+        auth_cache.refresh_user(user.id)
     sessions_revoke_all(user_id=user.id, reason="password_reset")
     lockout_unlock_user(user_id=user.id)
     audit_record(AuditKind.PASSWORD_RESET, user_id=user.id)

@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import password_validation
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
@@ -24,19 +23,23 @@ from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from core.after_commit import enqueue_after_commit
 from core.errors import AuthenticationFailed, NotFound, ServiceError
 from core.ids import Id
-from notifications.mail import email_message
 from notifications.models import Kind as NotificationKind
-from notifications.models import Notification
 from notifications.services import event_emit, notify
 
 from .. import cache as auth_cache
 from ..models import ROLE_ADMIN, ROLE_USER, User, normalize_email, user_is_admin
 from ..tokens import AMR_PASSWORD
+from ..user_checks import password_validate
 from .admins import admins_kept
 from .audit import AuditKind, audit_record
+from .email_verification import (
+    email_change_request,
+    email_changed_tell,
+    email_verification_check,
+    email_verification_send_after_commit,
+)
 from .lockout import lockout_check, lockout_key, lockout_record_failure, lockout_reset
 from .mfa_challenges import PURPOSE_RESTORE, mfa_challenge_demand
 from .reauth import reauth_confirm
@@ -73,17 +76,6 @@ def _save_unique(user: User, **kwargs: Any) -> None:
         raise
 
 
-def validate_password_for(
-    password: str, *, username: str, email: str, full_name: str = "", field: str = "password"
-) -> None:
-    """Django's validators (length, common, numeric, similarity); errors go to `field`."""
-    probe = User(username=username, email=email, full_name=full_name)
-    try:
-        password_validation.validate_password(password, probe)
-    except ValidationError as exc:
-        raise ValidationError({field: list(exc.messages)}) from None
-
-
 def new_user_fields(
     *,
     username: str,
@@ -93,6 +85,7 @@ def new_user_fields(
     full_name: str = "",
     is_active: bool = True,
     is_superuser: bool = False,
+    email_verified: bool = False,
 ) -> dict[str, Any]:
     """A new account's column values: what `user_create` saves, and bulk create copies by the thousand.
 
@@ -109,6 +102,7 @@ def new_user_fields(
         "is_active": is_active,
         "is_superuser": is_superuser,
         "is_staff": user_is_admin(is_superuser=is_superuser, roles=roles),
+        "email_verified": email_verified,
         "created_at": now,
         "updated_at": now,
     }
@@ -121,6 +115,7 @@ def new_user_payload(user: Mapping[str, Any]) -> dict[str, Any]:
         "username": user["username"],
         "full_name": user["full_name"],
         "email": user["email"],
+        "email_verified": user["email_verified"],
         "created_at": user["created_at"].isoformat(),
     }
 
@@ -136,8 +131,13 @@ def user_create(
     is_superuser: bool = False,
     validate_password: bool = True,
     actor_id: Id | None = None,
+    email_verified: bool = False,
 ) -> User:
-    """Create an account with its roles (`user` when none are given)."""
+    """Create an account with its roles (`user` when none are given).
+
+    An administrator's create (`actor_id`) mails a verification link to an unverified address;
+    the commands and the first admin do not (their operator vouches for the address, or not).
+    """
     user, groups, fields = _user_prepare(
         username=username,
         email=email,
@@ -147,9 +147,13 @@ def user_create(
         is_active=is_active,
         is_superuser=is_superuser,
         validate_password=validate_password,
+        email_verified=email_verified,
     )
     with transaction.atomic():
-        return _user_insert(user, groups, fields, actor_id=actor_id)
+        _user_insert(user, groups, fields, actor_id=actor_id)
+        if actor_id is not None and user.email and not email_verified:
+            email_verification_send_after_commit(user_id=user.id)
+    return user
 
 
 def _user_prepare(
@@ -162,6 +166,7 @@ def _user_prepare(
     is_active: bool,
     is_superuser: bool,
     validate_password: bool,
+    email_verified: bool = False,
 ) -> tuple[User, list[Group], dict[str, Any]]:
     """Validate and hash, before any write transaction opens.
 
@@ -172,7 +177,7 @@ def _user_prepare(
     email = normalize_email(email)
     _check_unique(username=username, email=email)
     if password is not None and validate_password:
-        validate_password_for(password, username=username, email=email, full_name=full_name)
+        password_validate(password, username=username, email=email, full_name=full_name)
     groups = _resolve_groups(roles or [ROLE_USER])
     fields = new_user_fields(
         username=username,
@@ -182,6 +187,7 @@ def _user_prepare(
         roles=[group.name for group in groups],
         is_active=is_active,
         is_superuser=is_superuser,
+        email_verified=email_verified,
     )
     return User(**fields), groups, fields
 
@@ -195,7 +201,7 @@ def _user_insert(user: User, groups: list[Group], fields: dict[str, Any], *, act
 
 
 def user_register(*, username: str, email: str, password: str, full_name: str = "") -> User:
-    """Self-service sign-up: the account, and a welcome notification."""
+    """Self-service sign-up: the account, a welcome notification, and a link to verify the address."""
     user, groups, fields = _user_prepare(
         username=username,
         email=email,
@@ -214,6 +220,7 @@ def user_register(*, username: str, email: str, password: str, full_name: str = 
             title="Welcome!",
             body=f"Your account {user.username} is ready. Log in to start.",
         )
+        email_verification_send_after_commit(user_id=user.id)
     return user
 
 
@@ -242,9 +249,10 @@ def user_update(
 ) -> User:
     """The profile fields (the owner's `PATCH /users/me`, an administrator's edit).
 
-    A new email is announced to the old address (mail) and to the user
-    (in-app): if someone else moved the account, its owner hears of it where
-    they still read.
+    A new email takes effect at once (an administrator's change; the owner's waits for its link,
+    `user_update_self`), is unverified until its link is used (one is mailed to it), and is
+    announced to the old address (mail) and to the user (in-app): if someone else moved the
+    account, its owner hears of it where they still read.
     """
     user = _user(user_id, for_update=True)
     if email is not None:
@@ -260,47 +268,22 @@ def user_update(
         if value is not None and getattr(user, field) != value:
             setattr(user, field, value)
             changed.append(field)
+    if "email" in changed:
+        user.email_verified, user.email_pending = False, ""
+        changed += ["email_verified", "email_pending"]
     if changed:
         _save_unique(user, update_fields=[*changed, "updated_at"])
+        shown = [f for f in changed if f != "email_pending"]  # the other services never see a pending address
         event_emit(
-            name="user_updated", payload={"user_id": str(user.id), **{f: getattr(user, f) for f in changed}}
+            name="user_updated", payload={"user_id": str(user.id), **{f: getattr(user, f) for f in shown}}
         )
         audit_record(AuditKind.PROFILE_UPDATED, user_id=user.id, actor_id=actor_id, fields=changed)
         auth_cache.refresh_user(user.id)
     if "email" in changed:
-        _email_changed(user=user, previous_email=previous_email)
+        email_changed_tell(user=user, previous_email=previous_email)
+        if user.email:
+            email_verification_send_after_commit(user_id=user.id)
     return user
-
-
-def _email_changed(*, user: User, previous_email: str) -> None:
-    notice = notify(
-        user_id=user.id,
-        kind=NotificationKind.SECURITY,
-        title="Your email address was changed",
-        body=f"The email address of your account is now {user.email} (it was {previous_email}). "
-        "If it was not you, reset your password and tell us at once.",
-        data={"event": "email_changed", "email": user.email, "previous_email": previous_email},
-    )
-    # The old address is read from the notification by the task: no address travels through the broker.
-    enqueue_after_commit("accounts.tasks.send_email_changed_notice", str(notice.id))
-
-
-def user_email_changed_notice_send(*, notification_id: Id) -> None:
-    """Mail the old address of an account that an email change left behind (text and HTML)."""
-    notice = Notification.objects.select_related("user").filter(id=notification_id).first()
-    if notice is None or not notice.data.get("previous_email"):
-        return
-    context = {
-        "user": notice.user,
-        "email": notice.data["email"],
-        "previous_email": notice.data["previous_email"],
-    }
-    email_message(
-        template="accounts/email/email_changed",
-        subject="The email address of your account was changed",
-        to=[notice.data["previous_email"]],
-        context=context,
-    ).send()
 
 
 def user_update_self(
@@ -318,15 +301,20 @@ def user_update_self(
     would take the account for good. With a password, it is the current one,
     checked under the lockout (400 when missing or wrong); an account without
     one (social login) needs a recent session (403 `reauth_required`).
+
+    The new address itself waits for its link (`email_change_request`): until it is used the
+    account's email stays as it was, and `email_pending` shows the new one.
     """
     user = _user(user_id)
-    if email is not None and normalize_email(email) != user.email:
+    if email is not None and normalize_email(email) not in (user.email, user.email_pending):
         if user.has_usable_password() and not current_password:
             raise ValidationError(
                 {"current_password": ["Your current password is required to change the email."]}
             )
         reauth_confirm(user=user, session_id=session_id, password=current_password)
-    return user_update(user_id=user.id, username=username, email=email, full_name=full_name)
+    if email is not None:
+        email_change_request(user=user, email=email)
+    return user_update(user_id=user.id, username=username, full_name=full_name)
 
 
 @transaction.atomic
@@ -544,6 +532,7 @@ def user_restore_self(*, identifier: str, password: str) -> User:
         raise AuthenticationFailed(LOGIN_FAILED, code="invalid_credentials")
     if not user.mfa_enabled:  # with MFA on, the login is complete (and the count reset) at the code
         lockout_reset(key=key)
+    email_verification_check(user)
     mfa_challenge_demand(user=user, amr=(AMR_PASSWORD,), purpose=PURPOSE_RESTORE)  # 403 mfa_required
     return user_restore(user_id=user.id)
 

@@ -85,6 +85,10 @@ def create_user(
                     password=None,
                     full_name=full_name,
                     validate_password=False,
+                    # The provider vouches for the address it gives: Yandex ID's `default_email`
+                    # is the account's Yandex Mail address or one the user confirmed in Yandex ID
+                    # (adding an address there takes a code sent to it). Telegram gives none.
+                    email_verified=bool(email),
                 )
             except ValidationError as exc:  # a race for the name: another suffix
                 if "username" not in getattr(exc, "message_dict", {}):

@@ -3,6 +3,8 @@ a dead cache. The race of several threads at once is testing.races.run_at_once."
 
 from __future__ import annotations
 
+import re
+import urllib.parse
 from typing import Any
 
 from rest_framework.test import APIClient
@@ -94,3 +96,24 @@ def committing(client: Any, capture_on_commit: Any) -> Any:
 
     client.request = request
     return client
+
+
+VERIFY_SUBJECT = "Confirm your email address"
+
+
+def verification_link(to: str) -> dict[str, str]:
+    """`{uid, token}` of the last verification mail sent to `to`, read from the mailbox as a client
+    reads the mail: the link in the text part (`EMAIL_VERIFY_URL`)."""
+    from django.core import mail
+
+    sent = [m for m in mail.outbox if m.to == [to] and m.subject == VERIFY_SUBJECT]
+    assert sent, f"no verification mail to {to}"
+    link = re.search(r"\S*[?&]uid=\S+", sent[-1].body)
+    assert link is not None, sent[-1].body
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(link.group()).query)
+    return {"uid": query["uid"][0], "token": query["token"][0]}
+
+
+def verification_link_use(to: str) -> Any:
+    """Use the last verification link mailed to `to` (`POST /auth/email/verify`); the response."""
+    return APIClient().post("/api/v1/auth/email/verify", verification_link(to), format="json")

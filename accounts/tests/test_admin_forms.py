@@ -132,7 +132,14 @@ def test_change_form_goes_through_the_update_service(
     # Audited with the administrator as the actor.
     (profile,) = audit_rows(user, AuditKind.PROFILE_UPDATED)
     assert profile.actor_id == admin_user.id
-    assert sorted(profile.detail["fields"]) == ["email", "full_name", "username"]
+    # A new address from an administrator applies at once, unverified (its link is mailed to it).
+    assert sorted(profile.detail["fields"]) == [
+        "email",
+        "email_pending",
+        "email_verified",
+        "full_name",
+        "username",
+    ]
     (roles,) = audit_rows(user, AuditKind.ROLE_CHANGED)
     assert roles.actor_id == admin_user.id
     # The cached user was refreshed by the service: the user's own token sees the change at once.

@@ -119,6 +119,7 @@ def test_register_user_with_flags_and_password_on_stdin(stdin):
         "username": "Alice",
         "full_name": "Alice Liddell",
         "email": "alice@example.com",
+        "email_verified": False,
         "created_at": user.created_at.isoformat(),
     }
     assert AuditEvent.objects.filter(user=user, kind=AuditEvent.Kind.REGISTERED).count() == 1

@@ -21,8 +21,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
+from accounts import user_checks
 from accounts.models import AuditEvent, User
-from accounts.services import bulk_create, user_fields
+from accounts.services import bulk_create
 from accounts.tests.factories import UserFactory
 from notifications.models import OutboxEvent
 
@@ -134,6 +135,7 @@ def check_mixed_import() -> None:
             "username": user.username,
             "full_name": user.full_name,
             "email": user.email,
+            "email_verified": user.email_verified,
             "created_at": user.created_at.isoformat(),
         }
         assert datetime.fromisoformat(event.payload["occurred_at"]) >= user.created_at
@@ -254,10 +256,10 @@ def test_every_bad_row_is_reported_and_nothing_is_written(tmp_path):
         "line 6: password: This password is entirely numeric.",
         "line 7: password: Give either password or password_hash, not both.",
         "line 8: password: This field is required (or give password_hash).",
-        f"line 9: password_hash: Not a password hash this service can check: use {user_fields.HASH_FORMATS}.",
+        f"line 9: password_hash: Not a password hash this service can check: use {user_checks.HASH_FORMATS}.",
         "line 10: Each row must be a JSON object.",
         "line 11: Invalid JSON: Expecting property name enclosed in double quotes (column 2).",
-        "line 12: extra: Unknown field (expected username, email, full_name, role, password, password_hash).",
+        "line 12: extra: Unknown field (expected username, email, full_name, role, password, password_hash, email_verified).",
         "line 13: username: Duplicate of line 1.",
         "line 14: email: Duplicate of line 1.",
         "line 15: username: A user with that username already exists.",
@@ -318,7 +320,7 @@ def test_a_broken_json_array_is_reported_where_it_breaks(tmp_path, text, report)
 def test_hashes_that_could_never_be_checked_are_refused(tmp_path, password_hash):
     _, _, err = fails(str(write_lines(tmp_path / "u.jsonl", [row(1, password_hash=password_hash)])))
     assert err.splitlines() == [
-        f"line 1: password_hash: Not a password hash this service can check: use {user_fields.HASH_FORMATS}."
+        f"line 1: password_hash: Not a password hash this service can check: use {user_checks.HASH_FORMATS}."
     ]
     nothing_written()
 
@@ -499,11 +501,11 @@ def test_a_progress_bar_on_a_terminal_only(tmp_path):
 
 def test_password_hash_normalize_keeps_django_hashes_and_prefixes_passlib_ones():
     django_hash = make_password(STRONG)
-    assert user_fields.password_hash_normalize(django_hash) == django_hash
-    assert user_fields.password_hash_normalize(PASSLIB_12) == "bcrypt$" + PASSLIB_12
-    assert user_fields.password_hash_normalize(" bcrypt$" + PASSLIB_12 + "\n") == "bcrypt$" + PASSLIB_12
+    assert user_checks.password_hash_normalize(django_hash) == django_hash
+    assert user_checks.password_hash_normalize(PASSLIB_12) == "bcrypt$" + PASSLIB_12
+    assert user_checks.password_hash_normalize(" bcrypt$" + PASSLIB_12 + "\n") == "bcrypt$" + PASSLIB_12
     with pytest.raises(ValueError, match="usable"):
-        user_fields.password_hash_normalize(make_password(None))
+        user_checks.password_hash_normalize(make_password(None))
 
 
 def test_the_write_pass_normalises_rows_exactly_as_the_check_pass():
@@ -530,11 +532,11 @@ def test_the_write_pass_normalises_rows_exactly_as_the_check_pass():
             "password_hash": PASSLIB_12,
         },
     ]
-    roles = user_fields.known_roles()
+    roles = user_checks.known_roles()
     for line, data in enumerate(rows, start=1):
-        checked, errors = user_fields.new_user_clean(data, line=line, known_roles=roles)
+        checked, errors = user_checks.new_user_clean(data, line=line, known_roles=roles)
         assert errors == []
-        assert user_fields.checked_row(data, line) == checked
+        assert user_checks.checked_row(data, line) == checked
 
 
 def test_a_file_changed_between_the_passes_writes_nothing(tmp_path, monkeypatch):

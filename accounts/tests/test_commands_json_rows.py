@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from accounts.services import bulk_rows
-from accounts.services.bulk_rows import BadJSON, json_rows
+from accounts import bulk_rows
+from accounts.bulk_rows import BadJSON, json_rows
 
 TRICKY = [
     {"username": "a]b,c", "note": 'quote " and \\ backslash', "n": 12345},

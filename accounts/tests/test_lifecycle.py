@@ -326,6 +326,7 @@ def test_registration_stores_new_user(api_client):
         "username",
         "full_name",
         "email",
+        "email_verified",
         "created_at",
     }
     assert payload["event_id"] == str(event.id)

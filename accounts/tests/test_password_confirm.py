@@ -16,7 +16,7 @@ from django.core import mail
 
 from accounts.models import AuditEvent, LoginLockout, User
 from accounts.services import AuditKind
-from accounts.tests.support import PASSWORD, bearer_for, login_tokens
+from accounts.tests.support import PASSWORD, bearer_for, login_tokens, verification_link_use
 from notifications.models import Notification, OutboxEvent
 
 ME = "/api/v1/users/me"
@@ -161,13 +161,22 @@ def test_an_email_change_tells_the_old_address_by_mail_and_the_user_in_app(user)
     response = client.patch(ME, {"email": "New@Example.com", "current_password": PASSWORD}, format="json")
 
     assert response.status_code == 200, response.content
-    assert response.json()["email"] == "new@example.com"
-    to_old = [m for m in mail.outbox if m.to == [old]]
-    assert len(to_old) == 1
-    assert to_old[0].subject == "The email address of your account was changed"
-    assert "new@example.com" in to_old[0].body
-    assert old in to_old[0].body
-    assert to_old[0].alternatives  # an HTML part too
+    assert (response.json()["email"], response.json()["email_pending"]) == (old, "new@example.com")
+    # Asked: the old address hears of it at once, and stays the account's until the link is used.
+    (asked,) = [m for m in mail.outbox if m.to == [old] and "email address" in m.subject]
+    assert asked.subject == "A change of your email address was asked"
+    assert "new@example.com" in asked.body
+    assert asked.alternatives  # an HTML part too
+    assert not OutboxEvent.objects.filter(key="user_updated").exists()
+
+    assert verification_link_use("new@example.com").status_code == 204
+
+    to_old = [m for m in mail.outbox if m.to == [old] and "email address" in m.subject]
+    assert len(to_old) == 2
+    assert to_old[1].subject == "The email address of your account was changed"
+    assert "new@example.com" in to_old[1].body
+    assert old in to_old[1].body
+    assert to_old[1].alternatives
     (note,) = Notification.objects.filter(user=user, data__event="email_changed")
     assert note.kind == "security"
     assert note.data == {"event": "email_changed", "email": "new@example.com", "previous_email": old}

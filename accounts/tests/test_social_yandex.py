@@ -69,6 +69,9 @@ def test_an_access_token_creates_an_account(yandex):
     assert user.email == "ivan.petrov@yandex.ru"
     assert user.full_name == "Иван Петров"
     assert not is_password_usable(user.password)
+    # Yandex vouches for the address it gives (issue 24): no verification mail, no lock-out.
+    assert user.email_verified
+    assert OutboxEvent.objects.get(key="new_user").payload["email_verified"] is True
     identity = UserSocialAuth.objects.get(user=user)
     assert (identity.provider, identity.uid) == ("yandex-oauth2", "1000034426")
     assert TOKEN not in str(identity.extra_data)

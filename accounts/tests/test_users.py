@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 from accounts.models import AuthSession, User
 from accounts.tests.factories import UserFactory
 from accounts.tests.mfa_support import assert_admin_at_once
-from accounts.tests.support import USER_FIELDS, bearer
+from accounts.tests.support import USER_FIELDS, bearer, verification_link_use
 
 ME = "/api/v1/users/me"
 USERS = "/api/v1/users"
@@ -90,26 +90,37 @@ def test_me_with_a_cold_cache_still_answers_then_warms(auth_client, user, django
 
 def test_patch_me_changes_the_profile_fields(auth_client, user, password):
     changes = {"username": "NewName", "email": "New.Mail@Example.com", "full_name": "New Name"}
+    old_email = user.email
     response = auth_client.patch(ME, {**changes, "current_password": password}, format="json")
 
     assert response.status_code == 200, response.content
     body = response.json()
     assert set(body) == USER_FIELDS
-    assert (body["username"], body["email"], body["full_name"]) == (
+    # The new address waits for its link; the other fields change at once.
+    assert (body["username"], body["email"], body["email_pending"], body["full_name"]) == (
         "NewName",
+        old_email,
         "new.mail@example.com",
         "New Name",
     )
     user.refresh_from_db()
-    assert (user.username, user.email, user.full_name) == ("NewName", "new.mail@example.com", "New Name")
+    assert (user.username, user.email, user.full_name) == ("NewName", old_email, "New Name")
     # The next request, served from the cache, sees the change.
     again = auth_client.get(ME).json()
-    assert (again["username"], again["email"], again["full_name"]) == (
+    assert (again["username"], again["email_pending"], again["full_name"]) == (
         "NewName",
         "new.mail@example.com",
         "New Name",
     )
     assert again["updated_at"] == body["updated_at"]
+
+    assert verification_link_use("new.mail@example.com").status_code == 204
+    after = auth_client.get(ME).json()
+    assert (after["email"], after["email_pending"], after["email_verified"]) == (
+        "new.mail@example.com",
+        None,
+        True,
+    )
 
 
 def test_patch_me_one_field_leaves_the_others(auth_client, user):
@@ -125,6 +136,7 @@ def test_patch_me_one_field_leaves_the_others(auth_client, user):
 def test_patch_me_new_username_and_email_log_in(auth_client, password):
     changes = {"username": "renamed", "email": "renamed@example.com", "current_password": password}
     assert auth_client.patch(ME, changes, format="json").status_code == 200
+    assert verification_link_use("renamed@example.com").status_code == 204
 
     assert login_body("renamed", password).status_code == 200
     assert login_body("RENAMED@example.com", password).status_code == 200

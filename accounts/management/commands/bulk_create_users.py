@@ -3,7 +3,9 @@
 Rows: `username`, `email`, `full_name?`, `role?`, and `password` or
 `password_hash` (Django's formats, or the `$2b$12$...` bcrypt of the earlier
 services: those users log in with their old passwords, and the hash is
-upgraded at the first login). The rules live in `accounts.services.bulk_create`;
+upgraded at the first login), and `email_verified?` (true: the address was verified by the
+earlier service, so its owner is not asked again; no verification mail is sent either way, the
+owners ask for one with `/auth/email/verify/resend`). The rules live in `accounts.services.bulk_create`;
 this file is the command-line face shared with `bulk_delete_users`: the
 input (stdin spooled to a temporary file, since the import reads it twice),
 the report on stderr, tqdm on a terminal, the summary and the exit status.
@@ -23,8 +25,8 @@ from typing import Any, TextIO
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
+from accounts.bulk_rows import BulkResult, Progress, RowError
 from accounts.services.bulk_create import users_bulk_create
-from accounts.services.bulk_rows import BulkResult, Progress, RowError
 
 # No tqdm monitor thread: the hashing pool forks, and a fork should not copy a running thread.
 tqdm.monitor_interval = 0

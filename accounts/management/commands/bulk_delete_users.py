@@ -14,8 +14,8 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
+from accounts.bulk_rows import BulkResult
 from accounts.services.bulk_delete import users_bulk_delete
-from accounts.services.bulk_rows import BulkResult
 
 from .bulk_create_users import BulkCommand
 

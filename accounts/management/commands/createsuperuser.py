@@ -21,7 +21,7 @@ from django.core.management.base import CommandError, CommandParser
 
 from accounts import services
 from accounts.models import ROLE_ADMIN, ROLE_USER
-from accounts.services.user_fields import email_problems, full_name_problems, username_problems
+from accounts.user_checks import email_problems, full_name_problems, password_validate, username_problems
 
 from .register_user import CANCELLED, format_errors
 from .register_user import Command as RegisterUser
@@ -82,6 +82,6 @@ class Command(RegisterUser):
 
     def _check_password(self, password: str, fields: dict[str, str]) -> None:
         try:
-            services.validate_password_for(password, **fields)
+            password_validate(password, **fields)
         except ValidationError as exc:
             raise CommandError(f"password: {' '.join(exc.messages)}") from None

@@ -16,7 +16,13 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts import services
 from accounts.models import ROLE_ADMIN, ROLE_USER
-from accounts.services.user_fields import email_problems, full_name_problems, known_roles, username_problems
+from accounts.user_checks import (
+    email_problems,
+    full_name_problems,
+    known_roles,
+    password_validate,
+    username_problems,
+)
 
 CANCELLED = "Cancelled; no user was created."
 
@@ -128,7 +134,7 @@ class Command(BaseCommand):
                     self.stderr.write("Error: Blank passwords aren't allowed.")
                     continue
             try:
-                services.validate_password_for(password, **fields)
+                password_validate(password, **fields)
                 return password
             except ValidationError as exc:
                 message = f"password: {' '.join(exc.messages)}"
