@@ -37,6 +37,7 @@ from core.metrics_cache import LocMemCache as TimedLocMemCache  # noqa: E402
 PROMETHEUS = {
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
+    "core.middleware.PrometheusAfterMiddleware",  # django-prometheus' with its label children bound once
 }
 
 
