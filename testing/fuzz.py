@@ -7,8 +7,9 @@ Passes, each with a fresh session of its own: a normal user, an admin, and then 
 that can end the session it runs in (logout, logout-all, revoking a session, deleting one's own account)
 and, each as a fresh administrator, PATCH and DELETE /users/{id} (given its own id, an administrator
 deactivates itself). The user and admin passes must still be signed in at their end: a pass that lost
-its session part-way fuzzed the rest as nobody. Every operation of the schema is covered; the checks
-are: no 5xx, status codes, content types and bodies as documented.
+its session part-way fuzzed the rest as nobody. The administrators pass MFA first (TOTP turned on,
+then the password and the code), as `MFA_REQUIRED_ROLES` demands. Every operation of the schema is
+covered; the checks are: no 5xx, status codes, content types and bodies as documented.
 The phases include schemathesis' stateful one, which follows the schema's OpenAPI links
 (create -> read -> delete). Exits non-zero when any check fails; reports land in artifacts/fuzz/.
 """
@@ -19,9 +20,12 @@ import argparse
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from contextlib import ExitStack
 from pathlib import Path
+
+import pyotp
 
 from testing.stack import ROOT, Service, running_stack
 
@@ -101,8 +105,28 @@ ADMIN_SELF_ENDING = {
 }
 
 
+def mfa_session(service: Service, username: str, password: str) -> str:
+    """An administrator's access token from a session that passed MFA (`MFA_REQUIRED_ROLES`): TOTP
+    turned on over the API with the password-only session (as an administrator without it does),
+    then the password and the code; the codes computed with pyotp, as an authenticator app would."""
+    first = service.login(username, password)["access"]
+    started = service.request("POST", "/api/v1/auth/mfa/totp", {"current_password": password}, token=first)
+    if started.status != 200:
+        raise RuntimeError(f"enrolling {username}: {started.status} {started.body[:300]!r}")
+    totp, now = pyotp.TOTP(started.json()["secret"]), time.time()
+    confirmed = service.request("POST", "/api/v1/auth/mfa/totp/confirm", {"code": totp.at(now)}, token=first)
+    if confirmed.status != 200:
+        raise RuntimeError(f"confirming {username}: {confirmed.status} {confirmed.body[:300]!r}")
+    asked = service.request("POST", "/api/v1/auth/login", {"username": username, "password": password})
+    body = {"mfa_token": asked.json().get("mfa_token", ""), "code": totp.at(now, counter_offset=1)}
+    verified = service.request("POST", "/api/v1/auth/mfa/verify", body)  # the next step: a code works once
+    if verified.status != 200:
+        raise RuntimeError(f"MFA login of {username}: {verified.status} {verified.body[:300]!r}")
+    return str(verified.json()["access"])
+
+
 def _new_admin(service: Service, admin: str, name: str) -> str:
-    """A fresh administrator, made through the API by `admin`; its access token."""
+    """A fresh administrator, made through the API by `admin`; its access token (passed MFA)."""
     password = f"{name} fuzzing pass phrase"
     reply = service.request(
         "POST",
@@ -112,7 +136,7 @@ def _new_admin(service: Service, admin: str, name: str) -> str:
     )
     if reply.status != 201:
         raise RuntimeError(f"creating administrator {name}: {reply.status} {reply.body[:300]!r}")
-    return service.login(name, password)["access"]
+    return mfa_session(service, name, password)
 
 
 def _still_signed_in(service: Service, token: str, name: str) -> bool:
@@ -135,7 +159,7 @@ def fuzz(service: Service, admin_password: str, max_examples: int) -> int:
     token = service.register_and_login(user)["access"]
     failures += bool(schemathesis(service.base, token, "user", max_examples, skip))
     failures += not _still_signed_in(service, token, "user")
-    admin = service.login("admin", admin_password)["access"]
+    admin = mfa_session(service, "admin", admin_password)
     failures += bool(schemathesis(service.base, admin, "admin", max_examples, skip))
     failures += not _still_signed_in(service, admin, "admin")
     # Each session-ending call on a session of its own: its first example may really end it, the rest
