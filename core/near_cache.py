@@ -55,6 +55,10 @@ from typing import Any, NamedTuple
 
 logger = logging.getLogger(__name__)
 
+# Forks of this process so far, counted in the child: a check per request without a getpid() call.
+_forks = [0]
+os.register_at_fork(after_in_child=lambda: _forks.__setitem__(0, _forks[0] + 1))
+
 _STRIPES = 256  # invalidation counters: a fill compares its keys' counters, not one global one
 _RECONNECT_SECONDS = 1.0
 
@@ -93,7 +97,7 @@ class NearCache:
         self._lock = threading.Lock()  # the tracking connection, and the entries when they change
         self._connection: Any = None
         self._local = threading.local()
-        self._pid = os.getpid()
+        self._forks = _forks[0]
         self._retry_at = 0.0
         self._pings: collections.deque[float] = collections.deque()  # send times of unanswered pings
         self._last_ping = 0.0
@@ -171,10 +175,10 @@ class NearCache:
     def usable(self) -> bool:
         """Whether the entries may be served now: invalidations applied, Redis heard from lately."""
         now = time.monotonic()
-        if os.getpid() != self._pid:  # a forked child: the parent's connection is not ours to use
+        if _forks[0] != self._forks:  # a forked child: the parent's connection is not ours to use
             with self._lock:
-                if os.getpid() != self._pid:
-                    self._pid, self._connection = os.getpid(), None
+                if _forks[0] != self._forks:
+                    self._forks, self._connection = _forks[0], None
                     self._clear()
                     self._retry_at = 0.0
         connection = self._connection
@@ -263,7 +267,7 @@ class NearCache:
 
     def close(self) -> None:
         with self._lock:
-            if self._connection is not None and os.getpid() == self._pid:
+            if self._connection is not None and _forks[0] == self._forks:
                 self._connection.disconnect()
             self._connection = None
             self._clear()

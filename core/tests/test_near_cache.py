@@ -8,6 +8,7 @@ process's cache write would write. Two real gunicorn workers are in `accounts/te
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -194,3 +195,19 @@ def test_threads_check_it_at_once(near, other_process):
         thread.join(timeout=30)
     assert errors == []
     assert served[0] > 0
+
+
+def test_a_forked_child_never_uses_its_parents_connection(near):
+    _wait_usable(near)
+    parents = near._connection
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report and leave without running anything of the parent's
+        try:
+            near.usable()
+            os.write(write_end, b"1" if near._connection is not parents and len(near) == 0 else b"0")
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    assert os.read(read_end, 1) == b"1"
+    assert near._connection is parents
