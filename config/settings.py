@@ -8,62 +8,26 @@ The variables and their defaults are the contract in `API.md` → Configuration.
 
 from __future__ import annotations
 
-import secrets
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import environ
 from django.core.exceptions import ImproperlyConfigured
+
+from config.env import (
+    env,
+    env_bool,
+    env_choice,
+    env_int,
+    env_list,
+    field_encryption_keys,
+    read_file_setting,
+    secret_key,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-env = environ.Env()
-if (BASE_DIR / ".env").is_file():
-    env.read_env(str(BASE_DIR / ".env"))
-
-
-def env_int(name: str, default: int, *, minimum: int = 0) -> int:
-    """An integer variable; a malformed or out-of-range value names the variable."""
-    raw = env.str(name, default=str(default))
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from None
-    if value < minimum:
-        raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {value}")
-    return value
-
-
-def env_bool(name: str, default: bool) -> bool:
-    raw = env.str(name, default="").strip().lower()
-    if raw == "":
-        return default
-    if raw in {"1", "true", "yes", "on"}:
-        return True
-    if raw in {"0", "false", "no", "off"}:
-        return False
-    raise ImproperlyConfigured(f"{name} must be true or false, got {raw!r}")
-
-
-def env_list(name: str, default: str = "") -> list[str]:
-    return [item.strip() for item in env.str(name, default=default).split(",") if item.strip()]
-
-
-def read_file_setting(name: str) -> str | None:
-    """The contents of the file a `*_FILE` variable names, or None when unset."""
-    path = env.str(name, default="")
-    if not path:
-        return None
-    try:
-        return Path(path).read_text()
-    except OSError as exc:
-        raise ImproperlyConfigured(f"{name}: cannot read {path}: {exc.strerror}") from None
-
-
-DJANGO_ENV = env.str("DJANGO_ENV", default="development")
-if DJANGO_ENV not in {"development", "production"}:
-    raise ImproperlyConfigured(f"DJANGO_ENV must be development or production, got {DJANGO_ENV!r}")
+DJANGO_ENV = env_choice("DJANGO_ENV", "development", ("development", "production"))
 PRODUCTION = DJANGO_ENV == "production"
 
 DEBUG = env_bool("DEBUG", False)
@@ -71,24 +35,7 @@ if PRODUCTION and DEBUG:
     raise ImproperlyConfigured("DEBUG must not be on with DJANGO_ENV=production")
 
 
-def _secret_key() -> str:
-    key = env.str("SECRET_KEY", default="")
-    if key:
-        return key
-    if PRODUCTION:
-        raise ImproperlyConfigured("SECRET_KEY is required with DJANGO_ENV=production")
-    # Development: generated once, kept in a git-ignored file so that tokens
-    # and password-reset links survive a restart.
-    key_file = BASE_DIR / ".secret_key"
-    if key_file.is_file():
-        return key_file.read_text().strip()
-    key = secrets.token_urlsafe(50)
-    key_file.write_text(key)
-    key_file.chmod(0o600)
-    return key
-
-
-SECRET_KEY = _secret_key()
+SECRET_KEY = secret_key(production=PRODUCTION, base_dir=BASE_DIR)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1")
 
 INSTALLED_APPS = [
@@ -267,50 +214,13 @@ MFA_REQUIRED_ROLES = env_list("MFA_REQUIRED_ROLES", "admin")
 MFA_TOKEN_SECONDS = env_int("MFA_TOKEN_SECONDS", 300, minimum=30)
 
 
-def _field_encryption_keys() -> list[str]:
-    """`FIELD_ENCRYPTION_KEYS`: Fernet keys for the secrets stored encrypted (TOTP); the first
-    encrypts, every one decrypts, so a key is rotated by putting a new one first
-    (`manage.py mfa_reencrypt` then re-encrypts with it, and the old one can go).
-
-    Required in production: a key derived from `SECRET_KEY` would put both secrets in one, and a
-    rotation of `SECRET_KEY` would make every stored TOTP secret unreadable.
-    """
-    import base64
-    import hashlib
-
-    from cryptography.fernet import Fernet
-
-    keys = env_list("FIELD_ENCRYPTION_KEYS")
-    if not keys:
-        if PRODUCTION:
-            raise ImproperlyConfigured(
-                "FIELD_ENCRYPTION_KEYS is required with DJANGO_ENV=production: a comma list of Fernet keys "
-                '(python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())")'
-            )
-        # Development only: a key derived from SECRET_KEY (its own label, so it is no other key).
-        digest = hashlib.sha256(b"user-service field encryption\x00" + SECRET_KEY.encode()).digest()
-        return [base64.urlsafe_b64encode(digest).decode()]
-    for position, key in enumerate(keys, start=1):
-        try:
-            Fernet(key)
-        except ValueError:
-            raise ImproperlyConfigured(
-                f"FIELD_ENCRYPTION_KEYS: key {position} is not a Fernet key (32 url-safe base64-encoded bytes)"
-            ) from None
-    return keys
-
-
-FIELD_ENCRYPTION_KEYS = _field_encryption_keys()
+FIELD_ENCRYPTION_KEYS = field_encryption_keys(production=PRODUCTION, secret_key=SECRET_KEY)
 ACCOUNT_RESTORE_DAYS = env_int("ACCOUNT_RESTORE_DAYS", 30, minimum=1)
 AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 180, minimum=1)
 OUTBOX_RETENTION_DAYS = env_int("OUTBOX_RETENTION_DAYS", 7, minimum=1)
 PASSWORD_RESET_URL = env.str("PASSWORD_RESET_URL", default="/reset-password?uid={uid}&token={token}")
 # `mandatory`: an account whose address is unverified cannot log in (403 email_unverified).
-EMAIL_VERIFICATION = env.str("EMAIL_VERIFICATION", default="optional").lower()
-if EMAIL_VERIFICATION not in {"optional", "mandatory"}:
-    raise ImproperlyConfigured(
-        f"EMAIL_VERIFICATION must be optional or mandatory, got {EMAIL_VERIFICATION!r}"
-    )
+EMAIL_VERIFICATION = env_choice("EMAIL_VERIFICATION", "optional", ("optional", "mandatory"))
 EMAIL_VERIFY_URL = env.str("EMAIL_VERIFY_URL", default="/verify-email?uid={uid}&token={token}")
 THROTTLE_LOGIN_IP = env.str("THROTTLE_LOGIN_IP", default="100/min")
 THROTTLE_REGISTER_IP = env.str("THROTTLE_REGISTER_IP", default="20/min")
@@ -589,14 +499,8 @@ WHITENOISE_USE_FINDERS = True
 # Plain or JSON lines (LOG_FORMAT) to stdout and to LOG_DIR/user_service.log,
 # rotated at midnight; every line carries the request id (core/logging_setup.py).
 LOG_DIR = Path(env.str("LOG_DIR", default=str(BASE_DIR / "logs")))
-LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
-if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
-    raise ImproperlyConfigured(
-        f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {LOG_LEVEL!r}"
-    )
-LOG_FORMAT = env.str("LOG_FORMAT", default="plain").lower()
-if LOG_FORMAT not in {"plain", "json"}:
-    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, got {LOG_FORMAT!r}")
+LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"), upper=True)
+LOG_FORMAT = env_choice("LOG_FORMAT", "plain", ("plain", "json"))
 from core.logging_setup import build_logging  # noqa: E402  (the settings' own helper)
 
 LOGGING = build_logging(log_dir=LOG_DIR, level=LOG_LEVEL, log_format=LOG_FORMAT)

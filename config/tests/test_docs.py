@@ -23,7 +23,7 @@ PAGES = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
 VARIABLE = re.compile(r"^[A-Z][A-Z0-9_]*[A-Z0-9]$")
 
 # The helpers settings.py reads the environment with, and gunicorn.conf.py's.
-ENV_HELPERS = {"env_int", "env_bool", "env_list", "read_file_setting", "_int", "env"}
+ENV_HELPERS = {"env_int", "env_bool", "env_list", "env_choice", "read_file_setting", "_int", "env"}
 
 
 # --- what the code reads ---------------------------------------------------------------------
@@ -90,7 +90,7 @@ def reads(path: Path) -> set[str]:
 
 
 def test_the_readers_find_what_the_code_reads():
-    settings = python_reads(ROOT / "config" / "settings.py")
+    settings = python_reads(ROOT / "config" / "settings.py") | python_reads(ROOT / "config" / "env.py")
     # One of each way settings.py reads a variable.
     assert {"DJANGO_ENV", "CONN_MAX_AGE", "DEBUG", "ALLOWED_HOSTS", "JWT_PRIVATE_KEY_FILE"} <= settings
     assert {"DATABASE_URL", "EMAIL_URL", "SECRET_KEY"} <= settings  # env.db, env.email_url, env.str
@@ -138,7 +138,13 @@ def test_the_reference_has_its_sections_each_naming_the_files_that_read_it():
 
 def test_every_variable_the_code_reads_is_documented():
     documented = set().union(*(variables for _, variables in documented_sections().values()))
-    for path in ("config/settings.py", "gunicorn.conf.py", "docker/entrypoint", "docker-compose.yml"):
+    for path in (
+        "config/settings.py",
+        "config/env.py",
+        "gunicorn.conf.py",
+        "docker/entrypoint",
+        "docker-compose.yml",
+    ):
         missing = reads(ROOT / path) - documented
         assert not missing, f"{path} reads {sorted(missing)}: document them in docs/configuration.md"
 
