@@ -9,7 +9,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from . import services
-from .models import AuditEvent, AuthSession
+from .models import AuditEvent, AuthSession, MFAChallenge
 
 
 @shared_task(autoretry_for=(OSError,), retry_backoff=True, retry_kwargs={"max_retries": 5})
@@ -43,7 +43,8 @@ def purge_deleted_accounts() -> int:
 
 @shared_task
 def purge_old_records() -> dict[str, int]:
-    """Audit rows past `AUDIT_RETENTION_DAYS`; sessions ended over a week ago."""
+    """Audit rows past `AUDIT_RETENTION_DAYS`; sessions ended over a week ago; MFA challenges (the
+    logins that waited for a code) a day after they expired."""
     now = timezone.now()
     audit, _ = AuditEvent.objects.filter(
         created_at__lt=now - timedelta(days=settings.AUDIT_RETENTION_DAYS)
@@ -51,7 +52,8 @@ def purge_old_records() -> dict[str, int]:
     old = now - timedelta(days=7)
     sessions, _ = AuthSession.objects.filter(expires_at__lt=old).delete()
     revoked, _ = AuthSession.objects.filter(revoked_at__lt=old).delete()
-    return {"audit_events": audit, "sessions": sessions + revoked}
+    challenges, _ = MFAChallenge.objects.filter(expires_at__lt=now - timedelta(days=1)).delete()
+    return {"audit_events": audit, "sessions": sessions + revoked, "mfa_challenges": challenges}
 
 
 @shared_task

@@ -18,6 +18,7 @@ import jwt
 import pyotp
 import pytest
 from django.core import mail
+from django.test import override_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -25,7 +26,7 @@ from accounts import totp
 from accounts.models import AuditEvent, AuthSession, LoginLockout, MFAChallenge, RecoveryCode, TOTPDevice
 from accounts.tests.factories import UserFactory
 from accounts.tests.mfa_support import mfa_on
-from accounts.tests.support import PASSWORD, bearer, bearer_for
+from accounts.tests.support import CACHE_DOWN, PASSWORD, bearer, bearer_for
 from notifications.models import Notification, OutboxEvent
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("commit_per_request")]
@@ -451,3 +452,30 @@ def test_a_slow_client_within_the_step_window_still_gets_in(user, clock):
     typed = code(secret)
     clock.at = NOW + 30  # the code was read just before the step changed
     assert verify(token, code=typed).status_code == 200
+
+
+def test_old_challenges_are_purged_a_day_after_they_expire(user, clock):
+    from accounts.tasks import purge_old_records
+
+    mfa_on(user)
+    mfa_token(user)
+    kept = mfa_token(user)
+    old = MFAChallenge.objects.exclude(token_hash=hashlib.sha256(kept.encode()).hexdigest()).get()
+    MFAChallenge.objects.filter(id=old.id).update(expires_at=timezone.now() - timedelta(days=1, seconds=1))
+    assert purge_old_records.apply().get()["mfa_challenges"] == 1
+    assert list(MFAChallenge.objects.values_list("token_hash", flat=True)) == [
+        hashlib.sha256(kept.encode()).hexdigest()
+    ]
+
+
+def test_with_the_cache_down_a_code_still_works_once_and_admins_still_need_it(user, admin_user, clock):
+    """Nothing of MFA lives in the cache: a Redis outage neither stops it nor lets a code in twice."""
+    secret = mfa_on(user)
+    with override_settings(CACHES=CACHE_DOWN):
+        first = verify(mfa_token(user), code=code(secret))
+        replay = verify(mfa_token(user), code=code(secret))
+        password_only = login(admin_user)  # no TOTP yet: a password-only session
+        refused = bearer(password_only.json()["access"]).get("/api/v1/users")
+    assert first.status_code == 200, first.content
+    assert replay.json()["code"] == "mfa_code_invalid"
+    assert refused.json()["code"] == "mfa_required"
