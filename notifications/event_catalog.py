@@ -228,6 +228,25 @@ EVENTS: tuple[Event, ...] = (
     ),
     Event("user_restored", DATA, "A deleted account was restored.", payload({"user_id": UUID})),
     Event(
+        "mfa_enabled",
+        DATA,
+        "A user turned two-factor authentication on: the first code confirmed the authenticator.",
+        payload({"user_id": UUID, "method": {"type": "string", "enum": ["totp"]}}),
+    ),
+    Event(
+        "mfa_disabled",
+        DATA,
+        "Two-factor authentication was turned off: by the user (`owner`), an administrator in the "
+        "Django admin (`administrator`) or `manage.py mfa_reset` (`command`).",
+        payload({"user_id": UUID, "by": {"type": "string", "enum": ["owner", "administrator", "command"]}}),
+    ),
+    Event(
+        "recovery_code_used",
+        DATA,
+        "A recovery code was spent at a login (the user is told too).",
+        payload({"user_id": UUID, "recovery_codes_left": {"type": "integer", "minimum": 0}}),
+    ),
+    Event(
         "role_changed",
         DATA,
         "The roles of a user changed (an approved request, an administrator, a renamed role).",

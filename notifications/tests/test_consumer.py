@@ -14,6 +14,7 @@ import signal
 import threading
 import time
 import uuid
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -340,26 +341,10 @@ def test_a_handler_that_fails_once_on_the_database_is_retried_and_handled(monkey
 # --- handlers live with the app that owns the event ----------------------------------------
 
 
-def test_an_apps_handlers_module_is_loaded_by_the_consumer(tmp_path, monkeypatch, settings):
-    """`notifications` imports no app above it: each app registers its handlers in its `handlers` module."""
-    app = tmp_path / "event_owner"
-    app.mkdir()
-    (app / "__init__.py").touch()
-    (app / "handlers.py").write_text(
-        "from notifications.consumer import handles\n\n"
-        "@handles('owned_event')\n"
-        "def on_owned_event(payload):\n"
-        "    pass\n"
-    )
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.delitem(consumer.HANDLERS, "owned_event", raising=False)
-    settings.INSTALLED_APPS = [*settings.INSTALLED_APPS, "event_owner"]
-    try:
-        consumer.run(
-            SimpleNamespace(poll=lambda timeout_ms: {}, commit=lambda offsets: None),
-            dead_letter=lambda letter: None,
-            timeout=0.01,
-        )
-        assert consumer.HANDLERS["owned_event"].__module__ == "event_owner.handlers"
-    finally:
-        consumer.HANDLERS.pop("owned_event", None)
+def test_the_app_that_owns_an_event_registers_its_handler_once_in_ready():
+    """`notifications` imports no app above it: profiles registers `processing_result` from its
+    `AppConfig.ready()` (Django's setup), before and without any consumer running."""
+    assert consumer.HANDLERS["processing_result"].__module__ == "profiles.handlers"
+    source = Path(consumer.__file__).read_text()
+    assert "autodiscover_modules" not in source
+    assert "import_module" not in source

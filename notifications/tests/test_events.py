@@ -59,6 +59,7 @@ def test_registration_emits_new_user_with_exactly_the_contract_fields(settings):
         "username",
         "full_name",
         "email",
+        "email_verified",
         "created_at",
     }
     assert event.payload["user_id"] == str(user.id) == response.json()["id"]

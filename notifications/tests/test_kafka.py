@@ -74,6 +74,7 @@ def test_published_events_carry_the_event_name_as_key_and_the_contract_fields(se
         "username",
         "full_name",
         "email",
+        "email_verified",
         "created_at",
     }
     assert new_user["user_id"] == me["id"] == str(user.id)

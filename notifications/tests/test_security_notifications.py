@@ -39,8 +39,11 @@ def test_registration_sends_a_welcome_notification_and_mail():
     notification = Notification.objects.get(user_id=response.json()["id"])
     assert notification.kind == Kind.WELCOME
     assert "newcomer" in notification.body
-    assert [m.to for m in mail.outbox] == [["newcomer@example.com"]]
-    assert mail.outbox[0].subject == notification.title
+    # The welcome mail, and the link that verifies the address (issue 24).
+    assert sorted(m.subject for m in mail.outbox) == sorted(
+        [notification.title, "Confirm your email address"]
+    )
+    assert {tuple(m.to) for m in mail.outbox} == {("newcomer@example.com",)}
 
 
 def test_a_password_change_sends_a_security_notification(auth_client, user, password):
