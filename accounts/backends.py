@@ -24,7 +24,7 @@ from django.core.exceptions import PermissionDenied
 from core.errors import RateLimited, ServiceError
 
 from .models import User, user_is_admin
-from .services.lockout import credentials_check
+from .services.credentials import credentials_check
 from .throttles import LoginAddressThrottle
 
 logger = logging.getLogger(__name__)

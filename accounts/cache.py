@@ -33,8 +33,8 @@ from django.utils import timezone
 from core.caching import FAILED, safe_call
 from core.read_through import ReadThrough, cache_ttl, read_many, retry_pending, short_ttl
 
+from .api_shapes import api_time, user_api_shape
 from .models import AuthSession, User, user_is_admin
-from .shapes import api_time, user_api_shape
 
 if TYPE_CHECKING:
     from uuid import UUID

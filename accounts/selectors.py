@@ -14,9 +14,9 @@ from core.errors import NotFound
 from core.ids import Id
 from core.read_through import ReadThrough
 
+from .api_shapes import api_time, user_admin_api_shape
 from .exports import export_sections_of
 from .models import AuditEvent, AuthSession, RecoveryCode, User
-from .shapes import api_time, user_admin_api_shape
 
 
 def _roles_load(_: str) -> list[dict[str, str]]:

@@ -8,8 +8,8 @@ from rest_framework import serializers
 
 from core.serializers import ModelSerializer, Serializer
 
+from .api_shapes import user_admin_api_shape, user_api_shape
 from .models import AuthSession, RoleRequest, UsernameValidator
-from .shapes import user_admin_api_shape, user_api_shape
 
 
 def password_field(**kwargs: Any) -> serializers.CharField:
@@ -32,7 +32,7 @@ class _BlankIsNullEmailField(serializers.EmailField):
 class UserSerializer(Serializer):
     """A user as `/users/me` shows it; reads a `User` or a cached `Principal` alike.
 
-    The fields describe the shape for the schema; the body is `accounts.shapes.user_api_shape`,
+    The fields describe the shape for the schema; the body is `accounts.api_shapes.user_api_shape`,
     the one function every door builds a user with.
     """
 

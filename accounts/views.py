@@ -340,7 +340,7 @@ class MeViewSet(viewsets.ViewSet):
     GET is answered from the cached principal without a serializer: this is
     the hottest read of the platform, and the benchmark (benchmarks/hot_path.py)
     measured the serializer's per-request cost as a large share of the whole
-    request. `accounts.shapes.user_api_shape` builds the body either way (a
+    request. `accounts.api_shapes.user_api_shape` builds the body either way (a
     test holds it equal to `UserSerializer`).
     """
 

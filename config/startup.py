@@ -10,7 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections
 
-from accounts.services import ensure_admin
+from accounts.services import admin_ensure
 from core.after_commit import registered_task, tasks_run_in_process
 
 logger = logging.getLogger(__name__)
@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 def on_server_start() -> None:
     """Create the first admin when there is none; in the embedded default, run the periodic work."""
     try:
-        ensure_admin()
+        admin_ensure()
     except DatabaseError as exc:
         logger.error("Admin account not checked (has `manage.py migrate` run?): %s", exc)
     if tasks_run_in_process():

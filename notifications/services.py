@@ -1,6 +1,6 @@
 """Notifications to users, and events to other services (transactional outbox).
 
-`notify` is the one way any part of the service tells a user something;
+`notification_send` is the one way any part of the service tells a user something;
 `event_emit` the one way it tells other services. Both write rows in the
 caller's transaction; email and publishing happen after commit, elsewhere.
 
@@ -118,7 +118,7 @@ def notification_email_wanted(*, user_id: Id, kind: str) -> bool:
     return EMAIL_BY_DEFAULT.get(Kind(kind), False) if choice is None else choice
 
 
-def notify(
+def notification_send(
     *,
     user_id: Id,
     kind: str,
@@ -183,7 +183,7 @@ def preferences_update(*, user_id: Id, changes: dict[str, bool]) -> dict[str, di
     return preferences_get(user_id=user_id)
 
 
-def email_send(*, notification_ids: list[str]) -> int:
+def notification_emails_send(*, notification_ids: list[str]) -> int:
     """Send the mails of these notifications (text and HTML) over one connection; once each."""
     notifications = list(
         Notification.objects.filter(id__in=notification_ids, emailed_at__isnull=True)
@@ -233,7 +233,7 @@ def broadcast_fanout_batch(*, broadcast_id: Id, after_id: str | None = None) -> 
     """Notify the next batch of recipients (keyset over user ids); the last id, or None when done.
 
     Recipients are read through Django's user model (active, not deleted, with
-    the role), as `email_send` reads them through the `user` relation.
+    the role), as `notification_emails_send` reads them through the `user` relation.
     """
     broadcast = Broadcast.objects.get(id=broadcast_id)
     users = get_user_model().objects.filter(is_active=True, deleted_at__isnull=True).order_by("id")

@@ -12,7 +12,7 @@ from . import outbox, services
 )
 def send_notification_emails(notification_ids: list[str]) -> int:
     """Mail a batch of notifications; SMTP trouble retries with backoff (sent ones are marked)."""
-    return services.email_send(notification_ids=notification_ids)
+    return services.notification_emails_send(notification_ids=notification_ids)
 
 
 @shared_task(bind=True, autoretry_for=(Exception,), retry_backoff=True, retry_kwargs={"max_retries": 5})

@@ -8,6 +8,7 @@ message dict; everything else as `core.errors.ServiceError`.
 
 from .admins import LastAdmin, admins_active, admins_kept
 from .audit import AuditKind, audit_record
+from .credentials import password_confirm
 from .email_verification import (
     email_change_request,
     email_notice_send,
@@ -15,7 +16,7 @@ from .email_verification import (
     email_verification_send,
     email_verify,
 )
-from .lockout import lockout_unlock_user
+from .lockout import LOGIN_FAILED, lockout_unlock_user
 from .passwords import (
     password_change,
     password_first_set,
@@ -28,10 +29,8 @@ from .passwords import (
 from .role_requests import role_request_approve, role_request_cancel, role_request_create, role_request_reject
 from .roles import role_create, role_delete, role_describe, role_update
 from .sessions import (
-    LOGIN_FAILED,
     TokenPair,
     access_token_verify,
-    password_confirm,
     session_is_live,
     session_login,
     session_open,
@@ -41,7 +40,7 @@ from .sessions import (
     sessions_revoke_all,
 )
 from .users import (
-    ensure_admin,
+    admin_ensure,
     new_user_fields,
     new_user_payload,
     user_admin_update,
@@ -66,6 +65,7 @@ __all__ = [
     "LastAdmin",
     "TokenPair",
     "access_token_verify",
+    "admin_ensure",
     "admins_active",
     "admins_kept",
     "audit_record",
@@ -74,7 +74,6 @@ __all__ = [
     "email_verification_resend",
     "email_verification_send",
     "email_verify",
-    "ensure_admin",
     "lockout_unlock_user",
     "new_user_fields",
     "new_user_payload",

@@ -30,7 +30,7 @@ from core.ids import Id
 from notifications.mail import email_message
 from notifications.models import Kind as NotificationKind
 from notifications.models import Notification
-from notifications.services import event_emit, notify
+from notifications.services import event_emit, notification_send
 
 from .. import cache as auth_cache
 from ..models import User, normalize_email
@@ -189,7 +189,7 @@ def email_change_request(*, user: User, email: str) -> User:
 
 
 def _pending_change_tell(*, user: User) -> None:
-    notice = notify(
+    notice = notification_send(
         user_id=user.id,
         kind=NotificationKind.SECURITY,
         title="A change of your email address was asked",
@@ -203,7 +203,7 @@ def _pending_change_tell(*, user: User) -> None:
 
 def email_changed_tell(*, user: User, previous_email: str) -> None:
     """The account's address changed: the user is told in-app, and the old address by mail."""
-    notice = notify(
+    notice = notification_send(
         user_id=user.id,
         kind=NotificationKind.SECURITY,
         title="Your email address was changed",

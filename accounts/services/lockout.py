@@ -9,9 +9,7 @@ counters live in the database, so a cache outage never reads as "not locked".
 Rules (API.md): `LOGIN_MAX_ATTEMPTS` failures lock password login for
 `LOGIN_LOCKOUT_SECONDS`, even with the right password; a success resets the
 count; failures during a lockout do not extend it. The same count applies at
-every door that checks a password: `credentials_check` is the one check of the
-API's login and of Django's `authenticate()` (the admin's login form,
-`accounts.backends.LockoutModelBackend`).
+every door that checks a password: `accounts.services.credentials` holds those checks.
 """
 
 from __future__ import annotations
@@ -20,19 +18,17 @@ import math
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from django.utils import timezone
 
 from core import metrics
-from core.errors import AuthenticationFailed, RateLimited
+from core.errors import RateLimited
 from core.ids import Id
 from notifications.models import Kind as NotificationKind
-from notifications.services import notify
+from notifications.services import notification_send
 
 from ..models import LoginLockout, User
 from .audit import AuditKind, audit_record
-from .email_verification import email_verification_check
 
 
 def lockout_key(*, user: User | None, identifier: str) -> str:
@@ -75,7 +71,7 @@ def lockout_record_failure(*, key: str, user: User | None) -> bool:
     row.save()
     if started and user is not None:
         audit_record(AuditKind.LOCKOUT, user_id=user.id, failures=row.failures)
-        notify(
+        notification_send(
             user_id=user.id,
             kind=NotificationKind.SECURITY,
             title="Your account was locked after failed logins",
@@ -96,38 +92,3 @@ def lockout_unlock_user(*, user_id: Id, actor_id: Id | None = None) -> bool:
     if deleted:
         audit_record(AuditKind.UNLOCK, user_id=user_id, actor_id=actor_id)
     return bool(deleted)
-
-
-def password_matches(user: User | None, password: str) -> bool:
-    """Check a password, taking about the same time whether or not the user exists."""
-    if user is None:
-        make_password(password)  # hash anyway: an unknown name is not told apart by timing
-        return False
-    return user.check_password(password)  # also upgrades an old hash to the first hasher
-
-
-def credentials_check(*, identifier: str, password: str) -> User:
-    """The password check of every login door: lockout first (even the right password
-    is refused, 429), then the password; a failure counts, a success resets the count (for an
-    account with MFA on, the second factor's success does: `mfa_challenge_pass`).
-
-    Unknown user, wrong password, inactive or deleted account: one 401. No
-    transaction is held while the password is hashed.
-    """
-    user = User.objects.by_login(identifier).first()
-    key = lockout_key(user=user, identifier=identifier)
-    lockout_check(key=key)
-    if not password_matches(user, password):
-        lockout_record_failure(key=key, user=user)
-        metrics.LOGINS.labels(result="failed").inc()
-        audit_record(AuditKind.LOGIN_FAILED, user_id=user.id if user else None)
-        raise AuthenticationFailed(LOGIN_FAILED, code="invalid_credentials")
-    assert user is not None
-    if not user.is_active or user.deleted_at is not None:
-        metrics.LOGINS.labels(result="failed").inc()
-        audit_record(AuditKind.LOGIN_FAILED, user_id=user.id, reason="inactive")
-        raise AuthenticationFailed(LOGIN_FAILED, code="invalid_credentials")
-    if not user.mfa_enabled:  # with MFA on, the login is complete (and the count reset) at the code
-        lockout_reset(key=key)
-    email_verification_check(user)  # after the password: an unverified account reveals nothing to a guess
-    return user

@@ -25,7 +25,7 @@ from django.utils import timezone
 from core.errors import Forbidden, NotFound, ServiceError
 from core.ids import Id
 from notifications.models import Kind as NotificationKind
-from notifications.services import event_emit, notify
+from notifications.services import event_emit, notification_send
 
 from .. import cache as auth_cache
 from .. import totp
@@ -135,7 +135,9 @@ def mfa_totp_pending_at_admin_login(*, challenge_id: Id) -> TOTPEnrollment | Non
 
 
 def _told(user_id: Id, *, title: str, body: str, event: str) -> None:
-    notify(user_id=user_id, kind=NotificationKind.SECURITY, title=title, body=body, data={"event": event})
+    notification_send(
+        user_id=user_id, kind=NotificationKind.SECURITY, title=title, body=body, data={"event": event}
+    )
 
 
 def mfa_totp_confirm(*, user_id: Id, code: str) -> list[str]:

@@ -31,7 +31,7 @@ from core import metrics
 from core.errors import Unavailable
 from core.ids import Id
 from notifications.models import Kind as NotificationKind
-from notifications.services import event_emit, notify
+from notifications.services import event_emit, notification_send
 
 from .. import field_encryption, totp
 from ..models import RecoveryCode, TOTPDevice, User
@@ -153,7 +153,7 @@ def recovery_code_spend(*, user_id: Id, code: str) -> bool:
         left = recovery_codes_left(user_id=user_id)
         audit_record(AuditKind.RECOVERY_CODE_USED, user_id=user_id, recovery_codes_left=left)
         event_emit(name="recovery_code_used", payload={"user_id": str(user_id), "recovery_codes_left": left})
-        notify(
+        notification_send(
             user_id=user_id,
             kind=NotificationKind.SECURITY,
             title="A recovery code was used to sign in",

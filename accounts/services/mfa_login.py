@@ -20,6 +20,7 @@ from .. import totp
 from ..models import MFAChallenge, User
 from ..tokens import AMR_MFA, AMR_OTP, AMR_PASSWORD
 from .audit import AuditKind, audit_record
+from .lockout import LOGIN_FAILED
 from .mfa import mfa_required_for, mfa_totp_confirm
 from .mfa_challenges import (
     PURPOSE_ADMIN,
@@ -34,8 +35,8 @@ from .mfa_challenges import (
     mfa_challenge_spend,
 )
 from .mfa_codes import Method
-from .sessions import LOGIN_FAILED, TokenPair, session_open
-from .users import restore_deadline, user_restore
+from .sessions import TokenPair, session_open
+from .users import user_restore, user_restore_deadline
 
 
 def _may_sign_in(passed: PassedChallenge) -> User:
@@ -46,7 +47,7 @@ def _may_sign_in(passed: PassedChallenge) -> User:
     user = passed.user
     if passed.purpose == PURPOSE_RESTORE and user.deleted_at is not None:
         # `user_restore_self`'s rule: the owner's own deletion, within the window.
-        if not user.deleted_by_owner or user.deleted_at <= restore_deadline():
+        if not user.deleted_by_owner or user.deleted_at <= user_restore_deadline():
             raise AuthenticationFailed(LOGIN_FAILED, code="invalid_credentials")
         return user_restore(user_id=user.id)
     if not user.is_active or user.deleted_at is not None:

@@ -17,15 +17,16 @@ from core.ids import Id
 from core.request_context import RequestMeta, current_request_meta, request_meta_of
 from notifications.mail import email_message
 from notifications.models import Kind as NotificationKind
-from notifications.services import event_emit, notify
+from notifications.services import event_emit, notification_send
 
 from .. import cache as auth_cache
 from ..models import User
 from ..user_checks import password_validate
 from .audit import AuditKind, audit_record
+from .credentials import password_confirm
 from .lockout import lockout_unlock_user
 from .reauth import reauth_required, session_is_recent
-from .sessions import password_confirm, sessions_revoke_all
+from .sessions import sessions_revoke_all
 from .users import user_get
 
 
@@ -89,7 +90,7 @@ def _password_set(*, user_id: Id, encoded: str, usable: bool, actor_id: Id | Non
         usable=usable,
         sessions_revoked=revoked,
     )
-    notify(
+    notification_send(
         user_id=user.id,
         kind=NotificationKind.SECURITY,
         title="Your password was set by an administrator",
@@ -120,7 +121,7 @@ def password_first_set(*, user_id: Id, session_id: Id | None, new_password: str)
             raise _password_already_set()
         _store_password(user, encoded)
         audit_record(AuditKind.PASSWORD_CHANGED, user_id=user.id, by="owner", first_password=True)
-        notify(
+        notification_send(
             user_id=user.id,
             kind=NotificationKind.SECURITY,
             title="A password was set for your account",
@@ -138,7 +139,7 @@ def _password_already_set() -> ServiceError:
 
 
 def _notify_password_changed(user_id: Id) -> None:
-    notify(
+    notification_send(
         user_id=user_id,
         kind=NotificationKind.SECURITY,
         title="Your password was changed",

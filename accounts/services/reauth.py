@@ -21,7 +21,7 @@ from django.utils import timezone
 from core.errors import Forbidden
 
 from ..models import AuthSession, User
-from .sessions import password_confirm
+from .credentials import password_confirm
 
 
 class ReauthRequired(Forbidden):

@@ -10,7 +10,7 @@ from django.utils import timezone
 from core.errors import Forbidden, NotFound, ServiceError
 from core.ids import Id
 from notifications.models import Kind as NotificationKind
-from notifications.services import notify
+from notifications.services import notification_send
 
 from ..models import RoleRequest, User
 from .audit import AuditKind, audit_record
@@ -84,7 +84,7 @@ def _decide(*, request_id: Id, admin_id: Id, approve: bool, comment: str) -> Rol
         request_id=str(request.id),
     )
     verdict = "approved" if approve else "rejected"
-    notify(
+    notification_send(
         user_id=request.user_id,
         kind=NotificationKind.ROLE_REQUEST,
         title=f"Your request for the {role} role was {verdict}",

@@ -9,7 +9,6 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -19,15 +18,13 @@ from core import metrics
 from core.errors import AuthenticationFailed, NotFound
 from core.ids import Id
 from notifications.models import Kind as NotificationKind
-from notifications.services import notify
+from notifications.services import notification_send
 
 from .. import cache as auth_cache
 from ..models import AuthSession, User
 from ..tokens import AMR_PASSWORD, SessionRefreshToken, access_claims, hash_token, make_token_pair
 from .audit import AuditKind, audit_record
-from .lockout import LOGIN_FAILED as LOGIN_FAILED  # re-exported: restore answers the same 401
-from .lockout import credentials_check, lockout_check, lockout_key, lockout_record_failure, lockout_reset
-from .lockout import password_matches as password_matches
+from .credentials import credentials_check
 from .mfa_challenges import PURPOSE_LOGIN, mfa_challenge_demand
 
 logger = logging.getLogger(__name__)
@@ -42,26 +39,6 @@ class TokenPair:
     expires_in: int
     session_id: str
     token_type: str = "Bearer"  # noqa: S105 (the OAuth2 token type, not a secret)
-
-
-def password_confirm(*, user: User, password: str, field: str) -> None:
-    """An endpoint that asks for the current password checks it as login does.
-
-    The same per-account lockout: a locked account is refused (429 with
-    `Retry-After`) even with the right password, a wrong one counts as a
-    failed login and is a field error (400) on `field`, the right one resets
-    the count (with MFA on, only a completed login does: a right password alone must not
-    clear the count of wrong codes). Call it outside the caller's transaction: a counted failure
-    must not roll back with the change it refused.
-    """
-    key = lockout_key(user=user, identifier=user.username)
-    lockout_check(key=key)
-    if not user.check_password(password):
-        lockout_record_failure(key=key, user=user)
-        audit_record(AuditKind.LOGIN_FAILED, user_id=user.id, reason="wrong_current_password", field=field)
-        raise ValidationError({field: ["The password is not correct."]})
-    if not user.mfa_enabled:  # with MFA on, only a completed login (the code) resets the count
-        lockout_reset(key=key)
 
 
 def session_login(*, identifier: str, password: str, ip: str | None, user_agent: str) -> TokenPair:
@@ -109,7 +86,7 @@ def session_open(
     session.save(force_insert=True)
     User.objects.filter(id=user.id).update(last_login=now)
     if not first_session:
-        notify(
+        notification_send(
             user_id=user.id,
             kind=NotificationKind.SECURITY,
             title="New sign-in from a new device",
@@ -223,7 +200,7 @@ def session_refresh(*, refresh: str) -> TokenPair:
         revoked = _revoke(AuthSession.objects.filter(id=session_id), reason="refresh_reuse")
         if revoked:
             audit_record(AuditKind.TOKEN_REUSE, user_id=user_id, session_id=session_id)
-            notify(
+            notification_send(
                 user_id=user_id,
                 kind=NotificationKind.SECURITY,
                 title="A session was ended: its refresh token was used twice",

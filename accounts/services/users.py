@@ -26,7 +26,7 @@ from django.utils import timezone
 from core.errors import AuthenticationFailed, NotFound, ServiceError
 from core.ids import Id
 from notifications.models import Kind as NotificationKind
-from notifications.services import event_emit, notify
+from notifications.services import event_emit, notification_send
 
 from .. import cache as auth_cache
 from ..models import ROLE_ADMIN, ROLE_USER, User, normalize_email, user_is_admin
@@ -34,16 +34,17 @@ from ..tokens import AMR_PASSWORD
 from ..user_checks import password_validate
 from .admins import admins_kept
 from .audit import AuditKind, audit_record
+from .credentials import password_verify
 from .email_verification import (
     email_change_request,
     email_changed_tell,
     email_verification_check,
     email_verification_send_after_commit,
 )
-from .lockout import lockout_check, lockout_key, lockout_record_failure, lockout_reset
+from .lockout import LOGIN_FAILED, lockout_check, lockout_key, lockout_record_failure, lockout_reset
 from .mfa_challenges import PURPOSE_RESTORE, mfa_challenge_demand
 from .reauth import reauth_confirm
-from .sessions import LOGIN_FAILED, password_matches, sessions_revoke_all
+from .sessions import sessions_revoke_all
 
 
 def _check_unique(*, username: str | None, email: str | None, exclude_id: Id | None = None) -> None:
@@ -214,7 +215,7 @@ def user_register(*, username: str, email: str, password: str, full_name: str = 
     )
     with transaction.atomic():
         _user_insert(user, groups, fields)
-        notify(
+        notification_send(
             user_id=user.id,
             kind=NotificationKind.WELCOME,
             title="Welcome!",
@@ -394,7 +395,7 @@ def user_set_roles(
             AuditKind.ROLE_CHANGED, user_id=user.id, actor_id=actor_id, roles=after, previous_roles=before
         )
         if notify_user:
-            notify(
+            notification_send(
                 user_id=user.id,
                 kind=NotificationKind.SECURITY,
                 title="Your roles changed",
@@ -490,7 +491,7 @@ def user_delete_self(*, user_id: Id, password: str | None, session_id: Id | None
     return user_soft_delete(user_id=user.id, by_owner=True)
 
 
-def restore_deadline() -> datetime:
+def user_restore_deadline() -> datetime:
     """Accounts deleted before this moment can no longer be restored."""
     return timezone.now() - timedelta(days=settings.ACCOUNT_RESTORE_DAYS)
 
@@ -501,7 +502,7 @@ def user_restore(*, user_id: Id, actor_id: Id | None = None) -> User:
     user = _user(user_id, for_update=True)
     if user.deleted_at is None:
         raise ServiceError("The account is not deleted.", code="not_deleted")
-    if user.deleted_at <= restore_deadline():
+    if user.deleted_at <= user_restore_deadline():
         raise ServiceError("The account was deleted too long ago to restore.", code="restore_expired")
     user.deleted_at = None
     user.deleted_by_owner = False
@@ -524,11 +525,11 @@ def user_restore_self(*, identifier: str, password: str) -> User:
     user = User.objects.by_login(identifier).first()
     key = lockout_key(user=user, identifier=identifier)
     lockout_check(key=key)
-    if not password_matches(user, password):
+    if not password_verify(user, password):
         lockout_record_failure(key=key, user=user)
         raise AuthenticationFailed(LOGIN_FAILED, code="invalid_credentials")
     assert user is not None
-    if user.deleted_at is None or not user.deleted_by_owner or user.deleted_at <= restore_deadline():
+    if user.deleted_at is None or not user.deleted_by_owner or user.deleted_at <= user_restore_deadline():
         raise AuthenticationFailed(LOGIN_FAILED, code="invalid_credentials")
     if not user.mfa_enabled:  # with MFA on, the login is complete (and the count reset) at the code
         lockout_reset(key=key)
@@ -541,10 +542,10 @@ def users_purge_deleted() -> int:
     """Remove for good the accounts deleted longer than `ACCOUNT_RESTORE_DAYS` ago."""
     purged = 0
     for user_id in (
-        User.objects.filter(deleted_at__lte=restore_deadline()).values_list("id", flat=True).iterator()
+        User.objects.filter(deleted_at__lte=user_restore_deadline()).values_list("id", flat=True).iterator()
     ):
         with transaction.atomic():
-            deleted, _ = User.objects.filter(id=user_id, deleted_at__lte=restore_deadline()).delete()
+            deleted, _ = User.objects.filter(id=user_id, deleted_at__lte=user_restore_deadline()).delete()
             if deleted:
                 audit_record(AuditKind.PURGED, detail_user_id=str(user_id))
                 purged += 1
@@ -552,7 +553,7 @@ def users_purge_deleted() -> int:
     return purged
 
 
-def ensure_admin(*, stream: Any = None) -> User | None:
+def admin_ensure(*, stream: Any = None) -> User | None:
     """Create the first administrator when there is no superuser yet.
 
     Uses `ADMIN_USERNAME` / `ADMIN_EMAIL` / `ADMIN_PASSWORD`; without a

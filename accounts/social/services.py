@@ -30,7 +30,7 @@ from social_django.utils import load_strategy
 
 from core.errors import AuthenticationFailed, NotFound, ServiceError, Unavailable, UpstreamFailed
 from notifications.models import Kind as NotificationKind
-from notifications.services import notify
+from notifications.services import notification_send
 
 from ..models import User
 from ..services import AuditKind, TokenPair, audit_record, session_open
@@ -57,7 +57,7 @@ def _unavailable(provider: str) -> UpstreamFailed:
     )
 
 
-def backend_for(provider: str, *, request: Any = None, redirect_uri: str | None = None) -> Any:
+def social_backend_get(provider: str, *, request: Any = None, redirect_uri: str | None = None) -> Any:
     """The configured backend of a provider (API name), or 503 when it is not configured."""
     strategy = load_strategy(request)
     backend = strategy.get_backend(PROVIDERS[provider], redirect_uri=redirect_uri)
@@ -153,13 +153,13 @@ def social_login_yandex(
 ) -> TokenPair:
     """`POST /auth/social/yandex`: a Yandex token, or a code we exchange with the app's secret."""
     link_user_id = _link_proven(link)
-    backend = backend_for("yandex")
+    backend = social_backend_get("yandex")
     with _audited_failure("yandex"), provider_errors("yandex"):
         if code is not None:
             profile = backend.profile_from_code(code=code, redirect_uri=redirect_uri or "")
         else:
             profile = backend.user_data(access_token or "")
-    return social_finish(
+    return social_login_finish(
         backend=backend, profile=profile, link_user_id=link_user_id, ip=ip, user_agent=user_agent
     )
 
@@ -169,10 +169,10 @@ def social_login_telegram(
 ) -> TokenPair:
     """`POST /auth/social/telegram`: the Login Widget's fields."""
     link_user_id = _link_proven(link)
-    backend = backend_for("telegram")
+    backend = social_backend_get("telegram")
     with _audited_failure("telegram"):
         profile = backend.profile_from_widget(data)
-    return social_finish(
+    return social_login_finish(
         backend=backend, profile=profile, link_user_id=link_user_id, ip=ip, user_agent=user_agent
     )
 
@@ -188,10 +188,12 @@ def social_login_callback(*, backend: Any, ip: str | None, user_agent: str) -> T
         else:
             assert isinstance(backend, TelegramBackend)
             profile = backend.profile_from_widget(backend.strategy.request_data())
-    return social_finish(backend=backend, profile=profile, link_user_id=None, ip=ip, user_agent=user_agent)
+    return social_login_finish(
+        backend=backend, profile=profile, link_user_id=None, ip=ip, user_agent=user_agent
+    )
 
 
-def social_finish(
+def social_login_finish(
     *, backend: Any, profile: dict[str, Any], link_user_id: Any, ip: str | None, user_agent: str
 ) -> TokenPair:
     """Run the pipeline on a verified profile, then open a session as password login does (or, for
@@ -226,7 +228,7 @@ def identity_linked(*, user: User, provider: str, uid: str, new_account: bool) -
     audit_record(AuditKind.IDENTITY_LINKED, user_id=user.id, provider=provider, uid=uid)
     if not new_account:
         title = f"A {TITLES[provider]} account was linked"
-        notify(
+        notification_send(
             user_id=user.id,
             kind=NotificationKind.SECURITY,
             title=title,

@@ -7,7 +7,7 @@ import io
 import pytest
 
 from accounts.models import User
-from accounts.services import ensure_admin
+from accounts.services import admin_ensure
 from testing.processes import environment, migrate, python
 
 
@@ -16,7 +16,7 @@ from testing.processes import environment, migrate, python
 def test_generated_password_is_printed_once_and_works(settings):
     settings.ADMIN_PASSWORD = ""
     out = io.StringIO()
-    admin = ensure_admin(stream=out)
+    admin = admin_ensure(stream=out)
     assert admin is not None
     printed = out.getvalue().strip().rsplit(" ", 1)[-1]
     assert len(printed) >= 16
@@ -27,7 +27,7 @@ def test_generated_password_is_printed_once_and_works(settings):
     assert admin.roles == ["admin", "user"]
     # A second start finds the superuser and neither creates nor prints anything.
     again = io.StringIO()
-    assert ensure_admin(stream=again) is None
+    assert admin_ensure(stream=again) is None
     assert again.getvalue() == ""
     assert User.objects.filter(is_superuser=True).count() == 1
 
@@ -37,7 +37,7 @@ def test_configured_admin_credentials_are_used(settings):
     settings.ADMIN_USERNAME, settings.ADMIN_EMAIL = "root", "Root@Example.com"
     settings.ADMIN_PASSWORD = "a very private phrase 42"
     out = io.StringIO()
-    admin = ensure_admin(stream=out)
+    admin = admin_ensure(stream=out)
     assert admin is not None
     assert (admin.username, admin.email) == ("root", "root@example.com")
     assert admin.check_password("a very private phrase 42")
@@ -47,7 +47,7 @@ def test_configured_admin_credentials_are_used(settings):
 @pytest.mark.django_db
 def test_no_admin_when_a_superuser_exists(settings):
     User.objects.create_superuser("boss", "boss@example.com", "x" * 20)
-    assert ensure_admin(stream=io.StringIO()) is None
+    assert admin_ensure(stream=io.StringIO()) is None
     assert not User.objects.filter(username=settings.ADMIN_USERNAME).exists()
 
 

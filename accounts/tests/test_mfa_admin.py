@@ -165,7 +165,7 @@ def test_a_staff_user_without_totp_is_walked_through_enrollment_first(browser, s
 def test_the_first_start_administrator_enrolls_at_its_first_admin_login(browser, settings, clock):
     settings.ADMIN_USERNAME, settings.ADMIN_PASSWORD = "first-admin", "First-Admin-Pass-4471"
     User.objects.filter(is_superuser=True).delete()
-    admin_user = services.ensure_admin()
+    admin_user = services.admin_ensure()
     assert admin_user is not None
     response = browser.post(LOGIN, {"username": "first-admin", "password": "First-Admin-Pass-4471"})
     assert browser.get(response["Location"])["Location"].startswith("/admin/mfa/setup/")

@@ -1,6 +1,6 @@
 """One shape, one rule, one contract (issue 9).
 
-- The user's API shape is built by `accounts.shapes`; every door's body equals it,
+- The user's API shape is built by `accounts.api_shapes`; every door's body equals it,
   and it equals what DRF's own serializer fields would render (so the schema's
   description and the bodies cannot drift).
 - The `is_admin` rule is `accounts.models.user_is_admin`, for rows and cached principals alike.
@@ -18,6 +18,7 @@ from rest_framework import serializers
 
 from accounts import cache as auth_cache
 from accounts import selectors, services
+from accounts.api_shapes import ADMIN_USER_FIELDS, USER_FIELDS, user_admin_api_shape, user_api_shape
 from accounts.models import User, user_is_admin
 from accounts.serializers import (
     AdminUserSerializer,
@@ -26,7 +27,6 @@ from accounts.serializers import (
     UserSerializer,
     VerifiedSerializer,
 )
-from accounts.shapes import ADMIN_USER_FIELDS, USER_FIELDS, user_admin_api_shape, user_api_shape
 from accounts.tests.factories import UserFactory
 from accounts.tests.support import PASSWORD, bearer, login_tokens
 from core.errors import NotFound

@@ -55,7 +55,7 @@ def _role_requests(viewer: User, n: int) -> None:
 
 def _notifications(viewer: User, n: int) -> None:
     for index in range(n):
-        notifications_services.notify(user_id=viewer.id, kind=Kind.SECURITY, title=f"note {index}")
+        notifications_services.notification_send(user_id=viewer.id, kind=Kind.SECURITY, title=f"note {index}")
 
 
 def _roles(viewer: User, n: int) -> None:

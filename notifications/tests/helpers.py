@@ -1,4 +1,4 @@
-"""Helpers of the notification and event tests: notify() with its after-commit work.
+"""Helpers of the notification and event tests: notification_send() with its after-commit work.
 
 The Kafka clients (topic names, a topic reader) are in testing/kafka.py; the two names below
 stay importable from here for the test modules written before it.
@@ -19,4 +19,4 @@ __all__ = ["notify_now", "read_topic", "unique_name"]
 def notify_now(**kwargs: Any) -> Any:
     """`services.notify` in a transaction that commits: its after-commit work (cache, email) runs."""
     with TestCase.captureOnCommitCallbacks(execute=True):
-        return services.notify(**kwargs)
+        return services.notification_send(**kwargs)

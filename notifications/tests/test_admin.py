@@ -23,7 +23,7 @@ def staff_client(client, admin_user):
 
 
 def test_the_notifications_page_links_to_send_broadcast(staff_client, user):
-    services.notify(user_id=user.id, kind=Kind.SECURITY, title="shown in the list")
+    services.notification_send(user_id=user.id, kind=Kind.SECURITY, title="shown in the list")
 
     response = staff_client.get("/admin/notifications/notification/")
 

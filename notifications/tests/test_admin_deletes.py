@@ -25,7 +25,7 @@ PAGE = "/admin/notifications/notification/"
 
 
 def tell(user: Any, title: str) -> Notification:
-    return services.notify(user_id=user.id, kind=Kind.WELCOME, title=title)
+    return services.notification_send(user_id=user.id, kind=Kind.WELCOME, title=title)
 
 
 def test_a_notification_deleted_on_its_admin_page_leaves_the_unread_count_right(

@@ -1,5 +1,5 @@
 """Celery: the app's configuration, and a REAL worker on the real Redis running the notification
-email task that a committed `notify()` queued (PostgreSQL and Redis only)."""
+email task that a committed `notification_send()` queued (PostgreSQL and Redis only)."""
 
 from __future__ import annotations
 
@@ -113,7 +113,7 @@ def test_a_real_worker_sends_the_email_of_a_committed_notification(settings, tmp
         assert worker.ready.wait(30), f"the worker did not start:\n{worker.log}"
 
         with transaction.atomic():
-            notification = services.notify(
+            notification = services.notification_send(
                 user_id=user.id, kind=Kind.SECURITY, title="Sent by a real worker", body="b"
             )
             time.sleep(0.3)

@@ -50,7 +50,7 @@ def test_the_html_mail_escapes_what_it_shows(user):
 
 def test_nothing_is_mailed_before_the_transaction_commits(user, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        services.notify(user_id=user.id, kind=Kind.SECURITY, title="t")
+        services.notification_send(user_id=user.id, kind=Kind.SECURITY, title="t")
     assert mail.outbox == []
     assert callbacks  # the mail is queued for after the commit
 
@@ -80,7 +80,7 @@ def test_each_notification_is_mailed_once(user):
     notification = notify_now(user_id=user.id, kind=Kind.SECURITY, title="once")
     assert len(mail.outbox) == 1
 
-    assert services.email_send(notification_ids=[str(notification.id)]) == 0
+    assert services.notification_emails_send(notification_ids=[str(notification.id)]) == 0
     assert tasks.send_notification_emails(notification_ids=[str(notification.id)]) == 0
     assert len(mail.outbox) == 1
 
@@ -91,18 +91,18 @@ def test_inactive_and_deleted_users_get_no_mail(user):
     inactive = UserFactory(is_active=False)
     deleted = UserFactory(deleted_at=timezone.now())
     ids = [
-        str(services.notify(user_id=someone.id, kind=Kind.SECURITY, title="t").id)
+        str(services.notification_send(user_id=someone.id, kind=Kind.SECURITY, title="t").id)
         for someone in (inactive, deleted)
     ]
 
-    assert services.email_send(notification_ids=ids) == 0
+    assert services.notification_emails_send(notification_ids=ids) == 0
     assert mail.outbox == []
 
 
 def test_one_task_sends_a_batch_over_one_connection(user, monkeypatch):
     others = UserFactory.create_batch(3)
     ids = [
-        str(services.notify(user_id=someone.id, kind=Kind.BROADCAST, title=f"t{i}").id)
+        str(services.notification_send(user_id=someone.id, kind=Kind.BROADCAST, title=f"t{i}").id)
         for i, someone in enumerate([user, *others])
     ]
     opened = []

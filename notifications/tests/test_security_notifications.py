@@ -1,4 +1,4 @@
-"""The services that cause notifications send them (through `notify`): welcome after registration,
+"""The services that cause notifications send them (through `notification_send`): welcome after registration,
 and security notices for a password change or reset, a sign-in from a new device, a spent refresh
 token presented again, and a lockout."""
 

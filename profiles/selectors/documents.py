@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import QuerySet
 
-from accounts.shapes import api_time
+from accounts.api_shapes import api_time
 from core.errors import NotFound
 from core.ids import Id
 from core.read_through import ReadThrough

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from accounts.shapes import api_time
+from accounts.api_shapes import api_time
 from core.ids import Id
 
 from ..models import ChatSession, LLMSetting, QuizResult

@@ -22,7 +22,7 @@ from core.errors import NotFound
 from core.ids import Id
 from notifications.consumer import InvalidMessage, shown
 from notifications.models import Kind
-from notifications.services import event_emit, notify
+from notifications.services import event_emit, notification_send
 
 from ..models import Processing, ProcessingStatus, Requirements, Resume
 from ..processing_limit import processing_start_hit
@@ -151,7 +151,7 @@ def processing_result_store(
     processing.finished_at = timezone.now()
     processing.save(update_fields=["status", "result", "score", "finished_at"])
     done = status == ProcessingStatus.DONE
-    notify(
+    notification_send(
         user_id=processing.user_id,
         kind=Kind.PROCESSING,
         title="Your resume has been processed" if done else "Your resume could not be processed",

@@ -16,8 +16,8 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandParser
 from django.db.models import Prefetch, Q, QuerySet
 
+from accounts.api_shapes import user_admin_api_shape
 from accounts.models import User
-from accounts.shapes import user_admin_api_shape
 
 COLUMNS = (("USERNAME", 20), ("EMAIL", 30), ("ROLES", 16), ("ACTIVE", 6), ("DELETED", 16), ("CREATED", 16))
 LAST_COLUMN = "LAST LOGIN"
