@@ -6,7 +6,7 @@ the read-through cache (`accounts.cache`), so logout, revocation,
 deactivation and deletion take effect on the very next request.
 
 `bearer_principal` is that check on its own: DRF's authentication class below
-and the lean views (`accounts.lean`) both call it, so they cannot drift apart.
+and the lean views (`accounts.hot_path_views`) both call it, so they cannot drift apart.
 """
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ def main() -> None:
     from django.test.utils import CaptureQueriesContext
     from django.urls import clear_url_caches, set_urlconf
 
-    from accounts import lean, services
+    from accounts import hot_path_views, services
     from accounts import urls as account_urls
     from accounts.models import User
     from accounts.tokens import AccessClaims, SessionAccessToken
@@ -94,7 +94,7 @@ def main() -> None:
             token = SessionAccessToken(raw)  # type: ignore[arg-type]
             return AccessClaims(str(token["sub"]), str(token["sid"]), int(token["exp"]))
 
-        drf_me = lean.MeViewSet.as_view(lean.ME_ACTIONS)
+        drf_me = hot_path_views.MeViewSet.as_view(hot_path_views.ME_ACTIONS)
 
         @contextmanager
         def steps(token_map: bool, raw_mget: bool, lean_dispatch: bool, near: bool = False) -> Iterator[None]:

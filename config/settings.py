@@ -281,7 +281,7 @@ SIMPLE_JWT = {
     "UPDATE_LAST_LOGIN": False,
 }
 
-# --- Hot path (accounts.cache, accounts.tokens, accounts.lean) -----------------
+# --- Hot path (accounts.cache, accounts.tokens, accounts.hot_path_views) -----------------
 # How long a cached *live* session state is trusted: the bound within which a
 # revocation whose cache write was lost (a Redis hiccup) still reaches every worker.
 SESSION_STATE_TTL = env_int("SESSION_STATE_TTL", 30, minimum=1)

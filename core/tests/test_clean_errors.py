@@ -30,7 +30,7 @@ def test_a_malformed_authorization_header_is_a_plain_401_on_every_path(header):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=header)
 
-    lean = client.get(ME)  # the lean dispatch (accounts/lean.py)
+    lean = client.get(ME)  # the lean dispatch (accounts/hot_path_views.py)
     drf = client.get("/api/v1/notifications")  # a DRF view
     social = client.post(
         "/api/v1/auth/social/yandex", {"access_token": "t"}, format="json"

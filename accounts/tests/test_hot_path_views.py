@@ -1,4 +1,4 @@
-"""The lean endpoints (`accounts/lean.py`) answer exactly what their DRF views answer.
+"""The lean endpoints (`accounts/hot_path_views.py`) answer exactly what their DRF views answer.
 
 Each request is made twice, through the project's URLs (lean) and through
 `drf_urls` (the same paths on the plain DRF views); status, every header and
@@ -15,7 +15,7 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.renderers import JSONRenderer
 from rest_framework.test import APIClient
 
-from accounts import lean, views
+from accounts import hot_path_views, views
 from accounts.models import User
 from accounts.serializers import UserSerializer, VerifiedSerializer
 from accounts.tests.support import bearer
@@ -246,14 +246,14 @@ def test_the_schema_documents_the_lean_endpoints_as_their_drf_views():
 
 
 def test_a_lean_view_keeps_the_drf_views_attributes():
-    assert lean.me_view.cls is views.MeViewSet  # type: ignore[attr-defined]
-    assert lean.verify_view.csrf_exempt is True  # type: ignore[attr-defined]
+    assert hot_path_views.me_view.cls is views.MeViewSet  # type: ignore[attr-defined]
+    assert hot_path_views.verify_view.csrf_exempt is True  # type: ignore[attr-defined]
 
 
 def test_the_lean_caller_is_the_request_user(auth_client, rf):
     request = rf.get(ME, HTTP_AUTHORIZATION=f"Bearer {auth_client.tokens['access']}")
 
-    caller = lean.bearer_caller(request)
+    caller = hot_path_views.bearer_caller(request)
 
     assert caller is not None
     assert request.user is caller

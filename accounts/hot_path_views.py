@@ -18,7 +18,7 @@ Response) than in the view itself (issue 14; the gain is in benchmarks/README.md
   `initkwargs`, `csrf_exempt`), so drf-spectacular documents the view as before
   and Django's CSRF check treats it the same.
 
-`accounts/tests/test_lean.py` pins each lean endpoint's response (status,
+`accounts/tests/test_hot_path_views.py` pins each lean endpoint's response (status,
 headers, bytes) against the DRF view's and the serializer's.
 
 Another read joins by writing its handler and routing through `lean_view`:
@@ -30,7 +30,7 @@ Another read joins by writing its handler and routing through `lean_view`:
     endpoint("profile/llm-settings", lean_view(views.LLMSettingsView, get=_llm_settings), ...)
 
 A handler must answer exactly what the DRF view answers (the endpoint's test
-compares the two, as `test_lean.py` does), and it reads: the only write on
+compares the two, as `test_hot_path_views.py` does), and it reads: the only write on
 the way is the authentication's own `last_used_at` touch.
 """
 
