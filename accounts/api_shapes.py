@@ -10,14 +10,43 @@ fields would render.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from .models import user_is_admin
+from .models import User, user_is_admin
 
-if TYPE_CHECKING:
-    from .cache import Principal
-    from .models import User
+
+class ShownUser(Protocol):
+    """What the shape reads: a `User` row, or the cached `Principal` (`accounts.cache`), which
+    keeps its times rendered already. A protocol, so this module needs neither of their modules'
+    other names (the cache imports this one)."""
+
+    @property
+    def id(self) -> Any: ...
+    @property
+    def username(self) -> str: ...
+    @property
+    def email(self) -> str: ...
+    @property
+    def email_verified(self) -> bool: ...
+    @property
+    def email_pending(self) -> str: ...
+    @property
+    def full_name(self) -> str: ...
+    @property
+    def roles(self) -> Iterable[str]: ...
+    @property
+    def is_active(self) -> bool: ...
+    @property
+    def is_superuser(self) -> bool: ...
+    @property
+    def mfa_enabled(self) -> bool: ...
+    @property
+    def created_at(self) -> datetime | str: ...
+    @property
+    def updated_at(self) -> datetime | str: ...
+
 
 #: The fields of a user as `/users/me` shows it (API.md), in order.
 USER_FIELDS = (
@@ -51,7 +80,7 @@ def _time(value: datetime | str | None) -> str | None:
     return api_time(value)
 
 
-def user_api_shape(user: User | Principal) -> dict[str, Any]:
+def user_api_shape(user: ShownUser) -> dict[str, Any]:
     """The `/users/me` body for a `User` row or a cached `Principal`.
 
     A `User` should come with its groups prefetched and its TOTP device joined
