@@ -29,7 +29,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from core.admin import ServiceModelAdmin
+from core.admin import ServiceModelAdmin, TickToActFormSet, TickToActInline, tick_form
 from core.errors import ServiceError
 from core.ids import Id
 
@@ -60,41 +60,30 @@ class LockedFilter(admin.SimpleListFilter):
         return queryset
 
 
-class SessionRevokeForm(forms.ModelForm):
-    revoke = forms.BooleanField(required=False, help_text="Revoke this session on save.")
-
-    class Meta:
-        model = AuthSession
-        fields: list[str] = []
+SessionRevokeForm = tick_form(AuthSession, "revoke", "Revoke this session on save.")
 
 
-class SessionRevokeFormSet(forms.BaseInlineFormSet):
-    """Saves nothing itself: a ticked session is revoked by `session_revoke`, as over the API."""
+class SessionRevokeFormSet(TickToActFormSet):
+    """A ticked session is revoked by `session_revoke`, as over the API."""
 
-    request: HttpRequest
+    tick = "revoke"
 
-    def save(self, commit: bool = True) -> list[Any]:
-        self.new_objects, self.changed_objects, self.deleted_objects = [], [], []
-        for session_form in self.forms:
-            session = session_form.instance
-            if session_form.cleaned_data.get("revoke") and session.pk and session.revoked_at is None:
-                services.session_revoke(
-                    session_id=session.pk,
-                    user_id=session.user_id,
-                    reason="admin",
-                    actor_id=_actor(self.request),
-                )
-        return []
+    def act(self, instance: Any) -> None:
+        if instance.revoked_at is None:
+            services.session_revoke(
+                session_id=instance.pk,
+                user_id=instance.user_id,
+                reason="admin",
+                actor_id=_actor(self.request),
+            )
 
 
-class AuthSessionInline(admin.TabularInline):
+class AuthSessionInline(TickToActInline):
     """The user's sessions; tick "revoke" and save to end one."""
 
     model = AuthSession
     form = SessionRevokeForm
     formset = SessionRevokeFormSet
-    extra = 0
-    can_delete = False
     fields = ("link", "created_at", "last_used_at", "expires_at", "ip", "user_agent", "revoked_at", "revoke")
     readonly_fields = ("link", "created_at", "last_used_at", "expires_at", "ip", "user_agent", "revoked_at")
     ordering = ("-last_used_at",)
@@ -103,14 +92,6 @@ class AuthSessionInline(admin.TabularInline):
     def link(self, obj: AuthSession) -> str:
         url = reverse("admin:accounts_authsession_change", args=[obj.pk])
         return format_html('<a href="{}">{}</a>', url, str(obj.pk)[:8])
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
-        formset = super().get_formset(request, obj, **kwargs)
-        formset.request = request  # type: ignore[attr-defined]  # a class made for this request
-        return formset
 
 
 class ServiceUserChangeForm(UserChangeForm):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected
 from django.db import router, transaction
@@ -72,3 +73,44 @@ class ServiceModelAdmin(admin.ModelAdmin):
             _, name, description = actions["delete_selected"]
             actions["delete_selected"] = (delete_selected_at_once, name, description)
         return actions
+
+
+def tick_form(model: type[Any], tick: str, help_text: str) -> type[forms.ModelForm]:  # type: ignore[type-arg]
+    """The form of one row of a `TickToActInline`: no field of the model, one tick box."""
+    meta = type("Meta", (), {"model": model, "fields": []})
+    attrs = {"Meta": meta, tick: forms.BooleanField(required=False, help_text=help_text)}
+    return type(f"{model.__name__}TickForm", (forms.ModelForm,), attrs)
+
+
+class TickToActFormSet(forms.BaseInlineFormSet):
+    """An inline's rows save nothing themselves: each row whose tick box (`tick`) is on goes to
+    `act`, which calls a service (revoke a session, unlink an identity), as the API would."""
+
+    request: HttpRequest
+    tick = ""
+
+    def act(self, instance: Any) -> None:
+        raise NotImplementedError
+
+    def save(self, commit: bool = True) -> list[Any]:
+        self.new_objects, self.changed_objects, self.deleted_objects = [], [], []
+        for form in self.forms:
+            if form.cleaned_data.get(self.tick) and form.instance.pk is not None:
+                self.act(form.instance)
+        return []
+
+
+class TickToActInline(admin.TabularInline):
+    """A read-only list of related rows with a tick box per row (`TickToActFormSet`): no adding,
+    no deleting, and the formset knows the request (its actor, its messages)."""
+
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.request = request  # type: ignore[attr-defined]  # a class made for this request
+        return formset

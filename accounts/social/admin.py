@@ -11,69 +11,47 @@ from __future__ import annotations
 
 from typing import Any
 
-from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from social_django.models import Association, Nonce, UserSocialAuth
 
+from core.admin import TickToActFormSet, TickToActInline, tick_form
 from core.errors import ServiceError
 
 from . import services
 from .backends import PROVIDER_OF_BACKEND
 
-
-class IdentityUnlinkForm(forms.ModelForm):
-    unlink = forms.BooleanField(required=False, help_text="Unlink this identity on save.")
-
-    class Meta:
-        model = UserSocialAuth
-        fields: list[str] = []
+IdentityUnlinkForm = tick_form(UserSocialAuth, "unlink", "Unlink this identity on save.")
 
 
-class IdentityFormSet(forms.BaseInlineFormSet):
-    """Saves nothing itself: a ticked identity is unlinked by `identity_unlink`."""
+class IdentityFormSet(TickToActFormSet):
+    """A ticked identity is unlinked by `identity_unlink`."""
 
-    request: HttpRequest
+    tick = "unlink"
 
-    def save(self, commit: bool = True) -> list[Any]:
-        self.new_objects, self.changed_objects, self.deleted_objects = [], [], []
-        for form in self.forms:
-            identity = form.instance
-            if not form.cleaned_data.get("unlink") or identity.pk is None:
-                continue
-            provider = PROVIDER_OF_BACKEND.get(identity.provider, identity.provider)
-            try:
-                services.identity_unlink(
-                    user_id=identity.user_id, provider=provider, actor_id=self.request.user.pk
-                )
-            except ServiceError as exc:
-                messages.error(self.request, f"{provider} not unlinked: {exc.detail}")
-            else:
-                messages.success(self.request, f"{provider} unlinked.")
-        return []
+    def act(self, instance: Any) -> None:
+        provider = PROVIDER_OF_BACKEND.get(instance.provider, instance.provider)
+        try:
+            services.identity_unlink(
+                user_id=instance.user_id, provider=provider, actor_id=self.request.user.pk
+            )
+        except ServiceError as exc:
+            messages.error(self.request, f"{provider} not unlinked: {exc.detail}")
+        else:
+            messages.success(self.request, f"{provider} unlinked.")
 
 
-class IdentityInline(admin.TabularInline):
+class IdentityInline(TickToActInline):
     """The user's linked providers; tick "unlink" and save to remove one."""
 
     model = UserSocialAuth
     form = IdentityUnlinkForm
     formset = IdentityFormSet
-    extra = 0
-    can_delete = False
     fields = ("provider", "uid", "created", "unlink")
     readonly_fields = ("provider", "uid", "created")
     verbose_name = "linked identity"
     verbose_name_plural = "linked identities"
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
-        formset = super().get_formset(request, obj, **kwargs)
-        formset.request = request  # type: ignore[attr-defined]  # a class made for this request
-        return formset
 
 
 for _model in (UserSocialAuth, Nonce, Association):

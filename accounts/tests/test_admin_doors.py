@@ -38,7 +38,7 @@ from core.admin import ServiceModelAdmin, delete_selected_at_once
 from profiles.models import Resume
 
 #: The project's own packages: a door defined anywhere else is Django's or a library's.
-PROJECT = {"accounts", "profiles", "notifications", "config"}
+PROJECT = {"accounts", "profiles", "notifications", "config", "core"}
 SERVICE_MODULE = re.compile(r"^(accounts|profiles|notifications)(\.\w+)*\.services(\.\w+)?$")
 SERVICE_NAME = re.compile(r"^[a-z]+(_[a-z]+)+$")
 #: Actions that only confirm and then call `delete_queryset` (checked as the delete door).
