@@ -225,6 +225,23 @@ def _line_rows(stream: TextIO) -> Iterator[tuple[int, Any]]:
             yield number, BadJSON(f"Invalid JSON: {exc.msg} (column {exc.colno}).")
 
 
+def rows_checked(
+    path: str | Path, result: BulkResult, progress: ProgressFactory, errors: list[RowError]
+) -> Iterator[tuple[int, Any]]:
+    """The check pass's reading of the file: each row with its line, counted in `result` and shown on
+    a "Checking" bar; a row that is not JSON comes as its `BadJSON`, its error added to `errors`."""
+    bar = progress("Checking", None)
+    try:
+        for line, data in json_rows(path):
+            result.rows += 1
+            bar.update()
+            if isinstance(data, BadJSON):
+                errors.append(RowError(line, data.message))
+            yield line, data
+    finally:
+        bar.close()
+
+
 def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
     iterator = iter(items)
     while batch := list(islice(iterator, size)):

@@ -46,6 +46,7 @@ from ..bulk_rows import (
     ignore,
     json_rows,
     no_progress,
+    rows_checked,
 )
 from ..bulk_sql import insert_rows
 from ..hash_pool import PasswordHashing
@@ -123,40 +124,33 @@ def _create_check(
             report(error)
         errors.clear()
 
-    bar = progress("Checking", None)
-    try:
-        for line, data in json_rows(path):
-            result.rows += 1
-            bar.update()
-            if isinstance(data, BadJSON):
-                errors.append(RowError(line, data.message))
-                bad.add(line)
+    for line, data in rows_checked(path, result, progress, errors):
+        if isinstance(data, BadJSON):
+            bad.add(line)
+            continue
+        row, row_errors = new_user_clean(data, line=line, known_roles=roles)
+        # Duplicates are told for every row whose username / email is itself valid,
+        # even if another field is not: the file has to be fixed either way.
+        for field, seen, key in (
+            ("username", seen_usernames, _valid_key(data, "username", row_errors, str.lower)),
+            ("email", seen_emails, _valid_key(data, "email", row_errors, normalize_email)),
+        ):
+            if key is None:
                 continue
-            row, row_errors = new_user_clean(data, line=line, known_roles=roles)
-            # Duplicates are told for every row whose username / email is itself valid,
-            # even if another field is not: the file has to be fixed either way.
-            for field, seen, key in (
-                ("username", seen_usernames, _valid_key(data, "username", row_errors, str.lower)),
-                ("email", seen_emails, _valid_key(data, "email", row_errors, normalize_email)),
-            ):
-                if key is None:
-                    continue
-                if key in seen:
-                    row_errors.append(RowError(line, f"Duplicate of line {seen[key]}.", field))
-                else:
-                    seen[key] = line
-            if row is not None and not row_errors:
-                pending.append(row)
-            if row_errors:
-                errors.extend(row_errors)
-                bad.add(line)
-            since_flush += 1
-            if since_flush >= BATCH_SIZE:
-                flush()
-                since_flush = 0
-        flush()
-    finally:
-        bar.close()
+            if key in seen:
+                row_errors.append(RowError(line, f"Duplicate of line {seen[key]}.", field))
+            else:
+                seen[key] = line
+        if row is not None and not row_errors:
+            pending.append(row)
+        if row_errors:
+            errors.extend(row_errors)
+            bad.add(line)
+        since_flush += 1
+        if since_flush >= BATCH_SIZE:
+            flush()
+            since_flush = 0
+    flush()
     result.failed = len(bad)
     return bad
 

@@ -27,8 +27,8 @@ from ..bulk_rows import (
     Reporter,
     RowError,
     ignore,
-    json_rows,
     no_progress,
+    rows_checked,
 )
 from ..models import User, normalize_email
 from .users import user_hard_delete, user_soft_delete
@@ -191,25 +191,17 @@ def _delete_check(
             bad.add(error.line)
         errors.clear()
 
-    bar = progress("Checking", None)
-    try:
-        for line, data in json_rows(path):
-            result.rows += 1
-            bar.update()
-            if isinstance(data, BadJSON):
-                errors.append(RowError(line, data.message))
+    for line, data in rows_checked(path, result, progress, errors):
+        if not isinstance(data, BadJSON):
+            kind, value, row_errors = _delete_target(data, line)
+            if row_errors:
+                errors.extend(row_errors)
             else:
-                kind, value, row_errors = _delete_target(data, line)
-                if row_errors:
-                    errors.extend(row_errors)
-                else:
-                    pending.append((line, kind, value))
-            since_flush += 1
-            if since_flush >= BATCH_SIZE:
-                flush()
-                since_flush = 0
-        flush()
-    finally:
-        bar.close()
+                pending.append((line, kind, value))
+        since_flush += 1
+        if since_flush >= BATCH_SIZE:
+            flush()
+            since_flush = 0
+    flush()
     result.failed = len(bad)
     return targets
