@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import stat
 import tracemalloc
 
@@ -78,17 +79,19 @@ def raw_multipart(client, name: str, data: bytes, *, with_length: bool, terminat
 
 def test_a_utf8_txt_upload_is_stored_under_a_generated_name(auth_client, user, document_dir):
     text = "Ада Лавлейс\nAnalyst, Difference Engine\n"
-    response = upload(auth_client, "ada.txt", text.encode(), title="My resume")
+    response = upload(auth_client, "ada-lovelace-cv.txt", text.encode(), title="My resume")
     assert response.status_code == 201, response.content
     body = response.json()
     assert body["text"] == text
     assert body["title"] == "My resume"
     assert body["source"] == "txt"
-    assert body["file_name"] == "ada.txt"
+    assert body["file_name"] == "ada-lovelace-cv.txt"
     assert set(body) >= {"id", "title", "text", "created_at"}
     resume = Resume.objects.get(id=body["id"], user=user)
     [stored] = files.stored_files(document_dir)
-    assert "ada" not in stored.name
+    # A generated name: nothing of the client's (random hex may hold "ada"; it cannot hold this).
+    assert "lovelace" not in stored.name
+    assert re.fullmatch(r"[0-9a-f]{32}\.txt", stored.name)
     assert stored.suffix == ".txt"
     assert stored.read_bytes() == text.encode()
     assert stat.S_IMODE(stored.stat().st_mode) == 0o600
