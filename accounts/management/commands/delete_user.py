@@ -13,25 +13,23 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from accounts import services
-from accounts.selectors import user_find
+from accounts.management.user_command import UserCommand
+from accounts.models import User
 from core.errors import ServiceError
 
 
-class Command(BaseCommand):
+class Command(UserCommand):
     help = "Delete a user (by username, email or id): soft by default, --hard for good."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("user", help="username, email or id")
+        super().add_arguments(parser)
         parser.add_argument("--hard", action="store_true", help="remove the account and its data for good")
         parser.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
 
-    def handle(self, *args: Any, user: str, hard: bool, yes: bool, **options: Any) -> None:
-        target = user_find(user)
-        if target is None:
-            raise CommandError(f"No user {user!r}.")
+    def handle_user(self, target: User, hard: bool, yes: bool, **options: Any) -> None:  # type: ignore[override]
         name = f"{target.username} <{target.email}>"
         if target.deleted_at is not None and not hard:
             self.stdout.write(

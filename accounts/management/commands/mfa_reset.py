@@ -9,22 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
-
-from accounts.selectors import user_find
+from accounts.management.user_command import UserCommand
+from accounts.models import User
 from accounts.services.mfa import mfa_reset
 
 
-class Command(BaseCommand):
+class Command(UserCommand):
     help = "Remove a user's two-factor authentication (a lost device): TOTP and recovery codes."
 
-    def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("user", help="username, email or id")
-
-    def handle(self, *args: Any, user: str, **options: Any) -> None:
-        target = user_find(user)
-        if target is None:
-            raise CommandError(f"No user {user!r}.")
+    def handle_user(self, target: User, **options: Any) -> None:
         if mfa_reset(user_id=target.id, actor_id=None, by="command"):
             self.stdout.write(
                 self.style.SUCCESS(f"Two-factor authentication of {target.username} removed; they were told.")

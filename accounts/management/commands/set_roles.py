@@ -3,26 +3,24 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from accounts import services
-from accounts.selectors import user_find
+from accounts.management.user_command import UserCommand
+from accounts.models import User
 from core.errors import ServiceError
 
 
-class Command(BaseCommand):
+class Command(UserCommand):
     help = (
         "Set a user's roles (replacing the current ones), as an admin edit does: audited, emitted, notified."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("user", help="username, email or id")
+        super().add_arguments(parser)
         parser.add_argument("roles", nargs="+", help="role names, e.g. user moderator")
 
-    def handle(self, *args: Any, user: str, roles: list[str], **options: Any) -> None:
-        target = user_find(user)
-        if target is None:
-            raise CommandError(f"No user {user!r}.")
+    def handle_user(self, target: User, roles: list[str], **options: Any) -> None:  # type: ignore[override]
         try:
             services.user_set_roles(user=target, roles=roles)
         except ValidationError as exc:
