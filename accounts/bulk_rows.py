@@ -226,20 +226,31 @@ def _line_rows(stream: TextIO) -> Iterator[tuple[int, Any]]:
 
 
 def rows_checked(
-    path: str | Path, result: BulkResult, progress: ProgressFactory, errors: list[RowError]
+    path: str | Path,
+    result: BulkResult,
+    progress: ProgressFactory,
+    errors: list[RowError],
+    *,
+    flush: Callable[[], None],
+    batch_size: int,
 ) -> Iterator[tuple[int, Any]]:
     """The check pass's reading of the file: each row with its line, counted in `result` and shown on
-    a "Checking" bar; a row that is not JSON comes as its `BadJSON`, its error added to `errors`."""
+    a "Checking" bar; a row that is not JSON comes as its `BadJSON`, its error added to `errors`.
+    `flush` (the batch's queries against the database) runs after every `batch_size` rows and at
+    the end."""
     bar = progress("Checking", None)
     try:
-        for line, data in json_rows(path):
+        for count, (line, data) in enumerate(json_rows(path), start=1):
             result.rows += 1
             bar.update()
             if isinstance(data, BadJSON):
                 errors.append(RowError(line, data.message))
             yield line, data
+            if count % batch_size == 0:
+                flush()
     finally:
         bar.close()
+    flush()
 
 
 def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:

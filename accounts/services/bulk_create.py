@@ -97,7 +97,6 @@ def _create_check(
     seen_emails: dict[str, int] = {}
     pending: list[NewUser] = []  # rows waiting for the database check
     errors: list[RowError] = []
-    since_flush = 0
 
     def flush() -> None:
         if pending:
@@ -124,7 +123,7 @@ def _create_check(
             report(error)
         errors.clear()
 
-    for line, data in rows_checked(path, result, progress, errors):
+    for line, data in rows_checked(path, result, progress, errors, flush=flush, batch_size=BATCH_SIZE):
         if isinstance(data, BadJSON):
             bad.add(line)
             continue
@@ -146,11 +145,6 @@ def _create_check(
         if row_errors:
             errors.extend(row_errors)
             bad.add(line)
-        since_flush += 1
-        if since_flush >= BATCH_SIZE:
-            flush()
-            since_flush = 0
-    flush()
     result.failed = len(bad)
     return bad
 

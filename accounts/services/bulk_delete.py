@@ -144,7 +144,6 @@ def _delete_check(
     pending: list[tuple[int, str | None, str]] = []
     errors: list[RowError] = []
     bad: set[int] = set()
-    since_flush = 0
 
     def flush() -> None:
         usernames = {
@@ -191,17 +190,12 @@ def _delete_check(
             bad.add(error.line)
         errors.clear()
 
-    for line, data in rows_checked(path, result, progress, errors):
+    for line, data in rows_checked(path, result, progress, errors, flush=flush, batch_size=BATCH_SIZE):
         if not isinstance(data, BadJSON):
             kind, value, row_errors = _delete_target(data, line)
             if row_errors:
                 errors.extend(row_errors)
             else:
                 pending.append((line, kind, value))
-        since_flush += 1
-        if since_flush >= BATCH_SIZE:
-            flush()
-            since_flush = 0
-    flush()
     result.failed = len(bad)
     return targets
