@@ -29,7 +29,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from core.admin import ServiceModelAdmin, TickToActFormSet, TickToActInline, tick_form
+from core.admin import ServiceModelAdmin, TickToActFormSet, TickToActInline, ViewOnlyAdminMixin, tick_form
 from core.errors import ServiceError
 from core.ids import Id
 
@@ -458,7 +458,7 @@ class RoleGroupAdmin(ServiceModelAdmin, GroupAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: the audit log is evidence."""
 
     list_display = ["created_at", "kind", "user", "actor", "ip", "user_agent"]
@@ -466,15 +466,6 @@ class AuditEventAdmin(admin.ModelAdmin):
     search_fields = ["user__username", "user__email", "ip"]
     list_select_related = ["user", "actor"]
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class DecisionForm(forms.Form):

@@ -114,3 +114,20 @@ class TickToActInline(admin.TabularInline):
         formset = super().get_formset(request, obj, **kwargs)
         formset.request = request  # type: ignore[attr-defined]  # a class made for this request
         return formset
+
+
+class ReadOnlyAdminMixin:
+    """Nothing added or changed by hand (a model admin's or an inline's pages alike)."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ViewOnlyAdminMixin(ReadOnlyAdminMixin):
+    """Nor deleted by hand: a record (an audit row, a linked identity) changes through its services."""
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -17,7 +17,7 @@ from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 
 from accounts.admin import user_inlines_add
-from core.admin import ServiceModelAdmin
+from core.admin import ReadOnlyAdminMixin, ServiceModelAdmin
 
 from .models import ChatSession, LLMSetting, Processing, QuizResult, Requirements, Resume
 from .services.chat_sessions import chat_session_delete
@@ -29,16 +29,6 @@ from .services.quiz_results import quiz_result_delete
 # LLM settings are the user's own choice and pass through the service (catalogue check,
 # event, cache): the admin looks, it does not edit them. Chat sessions and quiz results
 # may be deleted, through the API's services, never added or edited by hand.
-
-
-class ReadOnlyAdminMixin:
-    """Nothing added or changed by hand (a model admin's or an inline's pages alike)."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class DeletedThroughServiceAdmin(ServiceModelAdmin):

@@ -16,7 +16,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from social_django.models import Association, Nonce, UserSocialAuth
 
-from core.admin import TickToActFormSet, TickToActInline, tick_form
+from core.admin import TickToActFormSet, TickToActInline, ViewOnlyAdminMixin, tick_form
 from core.errors import ServiceError
 
 from . import services
@@ -60,7 +60,7 @@ for _model in (UserSocialAuth, Nonce, Association):
 
 
 @admin.register(UserSocialAuth)
-class IdentityAdmin(admin.ModelAdmin):
+class IdentityAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     """Every linked identity; read-only, unlinked with the action (same guard and audit as the API)."""
 
     list_display = ["user", "provider", "uid", "created"]
@@ -70,15 +70,6 @@ class IdentityAdmin(admin.ModelAdmin):
     fields = ["user", "provider", "uid", "created", "modified"]
     readonly_fields = ["user", "provider", "uid", "created", "modified"]
     actions = ["unlink_selected"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.action(description="Unlink the selected identities")
     def unlink_selected(self, request: HttpRequest, queryset: QuerySet[UserSocialAuth]) -> None:
