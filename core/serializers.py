@@ -1,7 +1,7 @@
 """The one rule for request bodies (API.md → Conventions), in the base of every serializer.
 
 Every serializer of the project derives from `Serializer` or `ModelSerializer`
-here (`config/tests/test_strict_bodies.py` holds them to it), so the rule
+here (`core/tests/test_strict_bodies.py` holds them to it), so the rule
 holds at every door, nested serializers included, without an endpoint
 remembering it:
 

@@ -1,4 +1,4 @@
-"""Service endpoints: schema, docs, and the JSON error pages outside DRF (health: test_health.py)."""
+"""Service endpoints: schema, docs, and the JSON error pages outside DRF (health: core/tests/test_health.py)."""
 
 from __future__ import annotations
 
