@@ -21,8 +21,6 @@ from django.conf import settings
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.utils.encoding import force_bytes
-from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 
 from core.after_commit import enqueue_after_commit
 from core.errors import Conflict, Forbidden, ServiceError
@@ -34,6 +32,7 @@ from notifications.services import event_emit, notification_send
 
 from .. import cache as auth_cache
 from ..models import User, normalize_email
+from ..signed_links import signed_link, signed_link_user
 from .audit import AuditKind, audit_record
 
 INVALID_LINK = "The verification link is invalid or has expired."
@@ -80,9 +79,7 @@ def email_verification_target(user: User) -> str:
 
 
 def email_verification_link(user: User) -> str:
-    uid = urlsafe_base64_encode(force_bytes(str(user.id)))
-    token = email_verification_tokens.make_token(user)
-    return str(settings.EMAIL_VERIFY_URL).format(uid=uid, token=token)
+    return signed_link(str(settings.EMAIL_VERIFY_URL), user, email_verification_tokens)
 
 
 def email_verification_send_after_commit(*, user_id: Id) -> None:
@@ -113,22 +110,6 @@ def email_verification_resend(*, user_id: Id) -> None:
     email_verification_send_after_commit(user_id=user.id)
 
 
-def _link_user(*, uid: str, token: str) -> User:
-    """The live account a link names, row-locked, while the link is valid; `ServiceError` otherwise."""
-    try:
-        user_id = urlsafe_base64_decode(uid).decode()
-        user = (
-            User.objects.select_for_update()
-            .filter(id=user_id, is_active=True, deleted_at__isnull=True)
-            .first()
-        )
-    except (ValueError, ValidationError, UnicodeDecodeError):
-        user = None
-    if user is None or not email_verification_tokens.check_token(user, token):
-        raise ServiceError(INVALID_LINK, code="invalid_token")
-    return user
-
-
 def email_verify(*, uid: str, token: str) -> User:
     """`POST /auth/email/verify`: the address is verified, or a pending address becomes the account's.
 
@@ -136,15 +117,15 @@ def email_verify(*, uid: str, token: str) -> User:
     account took meanwhile is refused (409 `email_taken`) and stays pending.
     """
     with transaction.atomic():
-        user = _link_user(uid=uid, token=token)
+        user = signed_link_user(
+            uid=uid, token=token, tokens=email_verification_tokens, invalid=INVALID_LINK, for_update=True
+        )
         previous_email = user.email
         if user.email_pending:
-            if User.objects.filter(email=user.email_pending).exclude(id=user.id).exists():
-                raise _email_taken()
             user.email, user.email_pending = user.email_pending, ""
         user.email_verified = True
         try:
-            with transaction.atomic():  # the unique constraint decides a race the check above lost
+            with transaction.atomic():  # the address's unique constraint says whether it is taken
                 user.save(update_fields=["email", "email_pending", "email_verified", "updated_at"])
         except IntegrityError:
             raise _email_taken() from None

@@ -5,11 +5,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.tokens import default_token_generator
-from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
-from django.utils.encoding import force_bytes
-from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 
 from core.after_commit import enqueue_after_commit
 from core.errors import ServiceError
@@ -21,6 +18,7 @@ from notifications.services import event_emit, notification_send
 
 from .. import cache as auth_cache
 from ..models import User
+from ..signed_links import signed_link, signed_link_user
 from ..user_checks import password_validate
 from .audit import AuditKind, audit_record
 from .credentials import password_confirm
@@ -194,9 +192,7 @@ def password_reset_process(*, email: str, ip: str | None = None, user_agent: str
 
 
 def password_reset_link(user: User) -> str:
-    uid = urlsafe_base64_encode(force_bytes(str(user.id)))
-    token = default_token_generator.make_token(user)
-    return settings.PASSWORD_RESET_URL.format(uid=uid, token=token)
+    return signed_link(str(settings.PASSWORD_RESET_URL), user, default_token_generator)
 
 
 def _reset_message(user: User) -> EmailMultiAlternatives:
@@ -222,15 +218,9 @@ INVALID_LINK = "The reset link is invalid or has expired."
 
 def _reset_link_user(*, uid: str, token: str, for_update: bool = False) -> User:
     """The user a reset link is for, while the link is valid; `ServiceError` otherwise."""
-    users = User.objects.select_for_update() if for_update else User.objects.all()
-    try:
-        user_id = urlsafe_base64_decode(uid).decode()
-        user = users.filter(id=user_id, is_active=True, deleted_at__isnull=True).first()
-    except (ValueError, ValidationError, UnicodeDecodeError):
-        user = None
-    if user is None or not default_token_generator.check_token(user, token):
-        raise ServiceError(INVALID_LINK, code="invalid_token")
-    return user
+    return signed_link_user(
+        uid=uid, token=token, tokens=default_token_generator, invalid=INVALID_LINK, for_update=for_update
+    )
 
 
 def password_reset_confirm(*, uid: str, token: str, new_password: str) -> None:
