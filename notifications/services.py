@@ -99,7 +99,7 @@ UNREAD_COUNTS: ReadThrough[int] = ReadThrough(
 )
 
 
-def unread_forget(user_ids: Iterable[Id]) -> None:
+def unread_counts_refresh(user_ids: Iterable[Id]) -> None:
     """After commit, count these users' unread notifications again into the cache (one query for all)."""
     UNREAD_COUNTS.write_after_commit(*user_ids)
 
@@ -135,7 +135,7 @@ def notification_send(
     notification = Notification.objects.create(
         user_id=user_id, kind=kind, title=title[:200], body=body, data=data or {}
     )
-    unread_forget([user_id])
+    unread_counts_refresh([user_id])
     if mail and notification_email_wanted(user_id=user_id, kind=kind):
         enqueue_after_commit("notifications.tasks.send_notification_emails", [str(notification.id)])
     return notification
@@ -154,21 +154,21 @@ def notification_read(*, user_id: Id, notification_id: Id) -> Notification:
     if notification.read_at is None:
         notification.read_at = timezone.now()
         notification.save(update_fields=["read_at"])
-        unread_forget([user_id])
+        unread_counts_refresh([user_id])
     return notification
 
 
 @transaction.atomic
 def notifications_read_all(*, user_id: Id) -> int:
     count = Notification.objects.filter(user_id=user_id, read_at__isnull=True).update(read_at=timezone.now())
-    unread_forget([user_id])
+    unread_counts_refresh([user_id])
     return count
 
 
 @transaction.atomic
 def notification_delete(*, user_id: Id, notification_id: Id) -> None:
     _own(user_id, notification_id).delete()
-    unread_forget([user_id])
+    unread_counts_refresh([user_id])
 
 
 def preferences_get(*, user_id: Id) -> dict[str, dict[str, bool]]:
@@ -277,7 +277,7 @@ def broadcast_fanout_batch(*, broadcast_id: Id, after_id: str | None = None) -> 
         Broadcast.objects.filter(id=broadcast_id).update(
             recipients=Notification.objects.filter(broadcast_id=broadcast.id).count()
         )
-        unread_forget(batch)
+        unread_counts_refresh(batch)
         if to_email:
             enqueue_after_commit("notifications.tasks.send_notification_emails", to_email)
     return batch[-1]
