@@ -63,6 +63,26 @@ def _documents(user) -> tuple[str, str, str]:
     return client.tokens["access"], resume, requirements
 
 
+def _pids(access_log, path: str) -> set[str]:
+    return {line.split()[0] for line in access_log.read_text().splitlines() if path in line}
+
+
+def _both_workers_serving(port: int, access_log, deadline: float = 30) -> None:
+    """Wait until each worker has answered a request: the server is "up" once one answers, and the
+    other may still be booting (warming its parser zygote), which would leave it all the starts."""
+
+    def probe() -> int:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/health/live")
+        return conn.getresponse().status
+
+    end = time.monotonic() + deadline
+    while len(_pids(access_log, "/health/live")) < 2:
+        assert time.monotonic() < end, "the second gunicorn worker never answered"
+        run_at_once([probe] * 8, timeout=30)
+        time.sleep(0.2)  # the access log is written after each response
+
+
 def test_two_workers_accept_exactly_five_starts_in_the_window(server):
     port, access_log = server
     user = UserFactory(password=PASSWORD)
@@ -79,12 +99,13 @@ def test_two_workers_accept_exactly_five_starts_in_the_window(server):
         )
         return conn.getresponse().status
 
+    _both_workers_serving(port, access_log)
     statuses = run_at_once([fire] * 20, timeout=60)
 
     assert sorted(statuses) == [202] * 5 + [429] * 15, statuses
     assert Processing.objects.filter(user=user).count() == 5
     time.sleep(0.5)  # the access log is written after each response
-    pids = {line.split()[0] for line in access_log.read_text().splitlines() if "/api/v1/processings" in line}
+    pids = _pids(access_log, "/api/v1/processings")
     assert len(pids) == 2, pids  # both workers took starts
 
 
