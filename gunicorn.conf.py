@@ -4,7 +4,8 @@
 |---|---|---|
 | `GUNICORN_BIND` | `$HOST:$PORT`, `0.0.0.0:8000` | where to listen |
 | `WEB_CONCURRENCY` | `2` | worker processes (about one per core) |
-| `GUNICORN_THREADS` | `8` | threads per worker (more than 1: gunicorn's gthread worker; 1: the sync worker) |
+| `GUNICORN_THREADS` | `8` | threads per worker (more than 1: threaded workers; 1: the sync worker) |
+| `GUNICORN_WORKER_CLASS` | `core.gunicorn_worker.SharedPollWorker` | the threaded worker (`gthread`: gunicorn's own, 0.85x the warm reads/s) |
 | `GUNICORN_TIMEOUT` | `30` | seconds a request may take before its worker is restarted |
 | `GUNICORN_GRACEFUL_TIMEOUT` | `30` | seconds a stopping worker has to finish its requests (SIGTERM) |
 | `GUNICORN_KEEPALIVE` | `5` | seconds an idle keep-alive connection is held |
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import gc
 import os
+import select
 import shutil
 import tempfile
 from typing import Any
@@ -45,6 +47,10 @@ workers = _int("WEB_CONCURRENCY", 2)
 # a core). Eight, not four: a few logins at once in one worker must leave threads for the reads
 # (with four, bursts of logins filled the pool and reads queued ~270 ms). benchmarks/README.md.
 threads = _int("GUNICORN_THREADS", 8)
+# gthread's request handling without its hand-off between a poller thread and the pool: each
+# thread polls the worker's epoll itself (core/gunicorn_worker.py; Linux only, gthread elsewhere).
+_THREADED = "core.gunicorn_worker.SharedPollWorker" if hasattr(select, "epoll") else "gthread"
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS") or (_THREADED if threads > 1 else "sync")
 timeout = _int("GUNICORN_TIMEOUT", 30)
 graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)
 keepalive = _int("GUNICORN_KEEPALIVE", 5)

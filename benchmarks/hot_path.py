@@ -14,6 +14,8 @@ cannot flush or load). On free loopback ports, `CONN_MAX_AGE=60` everywhere:
   a Celery broker set, plain HTTP: `SECURE_SSL_REDIRECT=false`);
 - **shipped (development)**: the same command with the development settings (`make serve`: no
   `DJANGO_ENV`, no broker);
+- **gthread** (a second row, *not* what ships): the production row with gunicorn's own gthread
+  worker (`GUNICORN_WORKER_CLASS=gthread`), the default before `core/gunicorn_worker.py`;
 - **old tuned variant** (a second row, *not* what ships): what this benchmark measured before
   issue 26, `gunicorn.conf.py` overridden to 2 sync workers and no access log;
 - **stock**: `benchmarks/stock/`, a `startproject` with DRF, SimpleJWT and djoser (`GET
@@ -83,9 +85,11 @@ ISSUER = "http://127.0.0.1"  # the tokens' `iss`: the same for every service tar
 SHIPPED = "shipped"
 SHIPPED_DEV = "shipped-dev"
 TUNED = "tuned"
+GTHREAD = "gthread"
 LABELS = {
     SHIPPED: "shipped, production settings",
     SHIPPED_DEV: "shipped, development settings",
+    GTHREAD: "shipped, production settings, gunicorn's gthread worker (the earlier default)",
     TUNED: "old tuned variant (2 sync workers, no access log: not what ships)",
     "stock": "stock djoser `GET /auth/users/me/` (2 sync workers)",
     "floor": "bare Django view `/floor/` (2 sync workers)",
@@ -132,7 +136,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--logins", type=int, default=20, help="timed logins (20)")
     parser.add_argument(
         "--skip",
-        choices=[SHIPPED_DEV, TUNED, "stock", "floor", "login"],
+        choices=[SHIPPED_DEV, GTHREAD, TUNED, "stock", "floor", "login"],
         action="append",
         default=[],
         help="leave one out (repeatable)",
@@ -452,6 +456,7 @@ def service_env(base: dict[str, str], production: bool, keys: dict[str, str]) ->
     drop = {
         "DJANGO_ENV",
         "GUNICORN_THREADS",
+        "GUNICORN_WORKER_CLASS",
         "GUNICORN_ACCESS_LOG",
         "WEB_CONCURRENCY",
         "PROMETHEUS_MULTIPROC_DIR",
@@ -546,6 +551,8 @@ def main() -> None:
         services_ = [service]
         if SHIPPED_DEV not in args.skip:
             services_.append(shipped(SHIPPED_DEV, dev_env))
+        if GTHREAD not in args.skip:
+            services_.append(shipped(GTHREAD, {**prod_env, "GUNICORN_WORKER_CLASS": "gthread"}))
         if TUNED not in args.skip:
             tuned_env = {**dev_env, "GUNICORN_ACCESS_LOG": ""}
             services_.append(shipped(TUNED, tuned_env, flags=("--worker-class", "sync", "--threads", "1")))

@@ -387,9 +387,13 @@ class Stack:
         )
 
     def gunicorn(self, *, workers: int = 2, threads: int | None = None, **env: str) -> Service:
-        """gunicorn with `gunicorn.conf.py`, as in production; `threads` overrides GUNICORN_THREADS (1: sync)."""
+        """gunicorn with `gunicorn.conf.py`, as in production; `threads` overrides GUNICORN_THREADS (1: sync).
+
+        Through the variable, not `--threads`: gunicorn.conf.py picks the worker class from it.
+        """
         port = free_port()
-        threads_option = ["--threads", str(threads)] if threads is not None else []
+        if threads is not None:
+            env = {"GUNICORN_THREADS": str(threads), **env}
         process = Process(
             [
                 PYTHON,
@@ -400,7 +404,6 @@ class Stack:
                 f"127.0.0.1:{port}",
                 "--workers",
                 str(workers),
-                *threads_option,
                 "--timeout",
                 "60",
                 "--graceful-timeout",

@@ -274,6 +274,23 @@ def test_workers_are_threaded_by_default():
         for key, _, value in (line.partition("=") for line in result.stdout.splitlines())
     }
     assert settings["threads"] == "8"
+    assert settings["worker_class"] == "core.gunicorn_worker.SharedPollWorker"
+
+
+@pytest.mark.parametrize(
+    ("variables", "worker_class"),
+    [
+        ({"GUNICORN_THREADS": "1"}, "sync"),
+        ({"GUNICORN_WORKER_CLASS": "gthread"}, "gthread"),
+    ],
+)
+def test_the_worker_class_follows_the_environment(variables, worker_class):
+    result = print_config(
+        {**os.environ, **variables, "PROMETHEUS_MULTIPROC_DIR": "/tmp/user-service-print-config"},  # noqa: S108
+        check=True,
+    )
+    lines = [line.split("=", 1) for line in result.stdout.splitlines() if "=" in line]
+    assert {key.strip(): value.strip() for key, value in lines}["worker_class"] == worker_class
 
 
 def test_a_worker_freezes_what_it_loaded(monkeypatch):

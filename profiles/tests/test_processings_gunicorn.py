@@ -49,7 +49,7 @@ def server(tmp_path):
         "--workers", "2", "--timeout", "30",
         # Sync workers, one request at a time each: twenty at once must be shared by both
         # processes (a threaded worker may take them all), so the limit is raced across processes.
-        "--threads", "1",
+        "--worker-class", "sync", "--threads", "1",
         "--access-logfile", str(access_log), "--access-logformat", "%(p)s %(s)s %(U)s",
     ]  # fmt: skip
     with running(env, tmp_path, gunicorn=True, options=options) as started:
