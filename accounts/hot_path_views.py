@@ -21,13 +21,14 @@ Response) than in the view itself (issue 14; the gain is in benchmarks/README.md
 `accounts/tests/test_hot_path_views.py` pins each lean endpoint's response (status,
 headers, bytes) against the DRF view's and the serializer's.
 
-Another read joins by writing its handler and routing through `lean_view`:
+Another read joins by writing its handler and routing through `lean_view`, as
+`profiles/views/llm_settings.py` does for `GET /profile/llm-settings`:
 
-    def _llm_settings(request: HttpRequest) -> Any:
+    def _effective_for_bearer(request: HttpRequest) -> dict[str, Any] | None:
         caller = bearer_caller(request)
-        return None if caller is None else selectors.llm_settings_get(user_id=caller.id)
+        return None if caller is None else llm_settings_effective(user_id=caller.id)
 
-    endpoint("profile/llm-settings", lean_view(views.LLMSettingsView, get=_llm_settings), ...)
+    llm_settings_view = lean_view(LLMSettingsView, get=_effective_for_bearer)
 
 A handler must answer exactly what the DRF view answers (the endpoint's test
 compares the two, as `test_hot_path_views.py` does), and it reads: the only write on

@@ -4,7 +4,7 @@ from django.urls import re_path
 from rest_framework.routers import SimpleRouter
 
 from .views.chat_sessions import ChatSessionViewSet
-from .views.llm_settings import LLMCatalogView, LLMSettingsView
+from .views.llm_settings import LLMCatalogView, llm_settings_view
 from .views.quiz_results import QuizResultViewSet
 
 router = SimpleRouter()
@@ -22,7 +22,8 @@ router.register("processings", ProcessingViewSet, basename="processing")
 
 urlpatterns = [
     # Profile data
-    re_path(r"^profile/llm-settings/?$", LLMSettingsView.as_view(), name="llm-settings"),
+    # GET through the lean dispatch (accounts/hot_path_views.py): other services read it on every agent call.
+    re_path(r"^profile/llm-settings/?$", llm_settings_view, name="llm-settings"),
     re_path(r"^llm/catalog/?$", LLMCatalogView.as_view(), name="llm-catalog"),
     *router.urls,
 ]

@@ -23,6 +23,7 @@ from accounts.tests.support import bearer
 ME = "/api/v1/users/me"
 VERIFY = "/api/v1/auth/verify"
 LOGOUT = "/api/v1/auth/logout"
+LLM_SETTINGS = "/api/v1/profile/llm-settings"
 DRF_URLS = "accounts.tests.drf_urls"
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("commit_per_request")]
@@ -228,7 +229,7 @@ def test_verify_of_a_revoked_session_is_the_drf_views_401(auth_client):
 def _paths(urlconf: str) -> dict[str, Any]:
     with override_settings(ROOT_URLCONF=urlconf):
         schema = SchemaGenerator().get_schema(request=None, public=True)
-    return {path: schema["paths"][path] for path in (ME, VERIFY)}
+    return {path: schema["paths"][path] for path in (ME, VERIFY, LLM_SETTINGS)}
 
 
 def test_the_schema_documents_the_lean_endpoints_as_their_drf_views():
@@ -240,6 +241,7 @@ def test_the_schema_documents_the_lean_endpoints_as_their_drf_views():
         "$ref": "#/components/schemas/User"
     }
     assert "post" in lean_paths[VERIFY]
+    assert set(lean_paths[LLM_SETTINGS]) == {"get", "put", "patch"}
 
 
 # --- the mechanism -------------------------------------------------------------------------

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import HttpRequest
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.authentication import principal
+from accounts.hot_path_views import bearer_caller, lean_view
 
 from ..llm_catalog import catalog
 from ..selectors.llm_settings import llm_settings_effective
@@ -53,6 +55,16 @@ class LLMSettingsView(APIView):
         """Change some purposes, or some fields of a purpose."""
         changes = _changes(request, partial=True)
         return Response(llm_settings_update(user_id=principal(request).id, changes=changes))
+
+
+def _effective_for_bearer(request: HttpRequest) -> dict[str, Any] | None:
+    """The lean GET (accounts/hot_path_views.py): the caller's settings, without DRF's request cycle."""
+    caller = bearer_caller(request)
+    return None if caller is None else llm_settings_effective(user_id=caller.id)
+
+
+#: What the URLconf routes: GET through the lean dispatch, PUT, PATCH and every refusal through DRF.
+llm_settings_view = lean_view(LLMSettingsView, get=_effective_for_bearer)
 
 
 class LLMCatalogView(APIView):
