@@ -27,6 +27,9 @@ HTTP/2, the keep-alive drain); only the dispatch is replaced. The rules of the d
   sends nothing holds no thread (gthread defers it the same way) and is closed after `keepalive`.
 - **Limits.** At most `worker_connections` open connections (the listener is disarmed at the
   limit, and for a second when `accept` fails for want of descriptors or memory); `max_requests`, `timeout` (the main thread's heartbeat) and the graceful stop as gthread.
+- **One write a response.** gunicorn sends the status line and headers, then the body, in two
+  `sendall`s: two system calls and two TCP segments for a response of one piece (every JSON
+  answer). `OneWriteResponse` sends them together; the bytes on the wire are the same.
 - **A thread that dies** (a bug, not a request's error: those are answered by `handle`) stops the
   worker, and the arbiter starts a new one, rather than serve on with fewer threads.
 """
@@ -37,16 +40,46 @@ import errno
 import os
 import select
 import socket
+import sys
 import threading
 import time
 from contextlib import suppress
+from datetime import datetime
 from typing import Any
 
+from gunicorn import util
+from gunicorn.http import wsgi
 from gunicorn.workers import base
 from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, TConn, ThreadWorker
 
 _ARMED = select.EPOLLIN | select.EPOLLONESHOT
 _TICK = 1.0  # seconds between the main thread's heartbeats and keep-alive sweeps
+
+
+class OneWriteResponse(wsgi.Response):  # type: ignore[misc]
+    """gunicorn's response, with the headers and the first piece of the body in one `sendall`.
+
+    Only the plain case: a response that streams, is chunked, has no body (HEAD, 204, 304) or is
+    cut to its Content-Length goes through gunicorn's own `write`, unchanged.
+    """
+
+    def write(self, arg: bytes) -> None:
+        if (
+            self.headers_sent  # type: ignore[has-type]  # gunicorn is not typed
+            or self.chunked
+            or self._omits_body
+            or not isinstance(arg, bytes)
+            or (self.response_length is not None and len(arg) > self.response_length)
+        ):
+            super().write(arg)
+            return
+        # `send_headers`' lines, as gunicorn 27 builds them
+        lines = self.default_headers()
+        lines.extend(["%s: %s\r\n" % (k, v) for k, v in self.headers])  # noqa: UP031
+        head = util.to_bytestring("%s\r\n" % "".join(lines), "latin-1")  # noqa: UP031
+        self.sock.sendall(head + arg)
+        self.headers_sent = True
+        self.sent += len(arg)
 
 
 class SharedPollWorker(ThreadWorker):
@@ -245,3 +278,56 @@ class SharedPollWorker(ThreadWorker):
             self.nr_conns -= 1
             if self.alive and not self._listening and self.nr_conns < self.worker_connections:
                 self._arm_listeners(True)
+
+    # A request: gthread's `handle_request` (gunicorn 27.0.1), with `OneWriteResponse`.
+
+    def handle_request(self, req: Any, conn: TConn) -> bool:
+        environ: dict[str, Any] = {}
+        resp = None
+        try:
+            self.cfg.pre_request(self, req)
+            request_start = datetime.now()
+            resp, environ = wsgi.create(
+                req, conn.sock, conn.client, conn.server, self.cfg, response_class=OneWriteResponse
+            )
+            environ["wsgi.multithread"] = True
+            self.nr += 1
+            if self.nr >= self.max_requests:
+                if self.alive:
+                    self.log.info("Autorestarting worker after current request.")
+                    self.alive = False
+                resp.force_close()
+            if not self.alive or not self.cfg.keepalive or len(self.keepalived_conns) >= self.max_keepalived:
+                resp.force_close()
+
+            respiter = self.wsgi(environ, resp.start_response)
+            try:
+                if isinstance(respiter, environ["wsgi.file_wrapper"]):
+                    resp.write_file(respiter)
+                else:
+                    for item in respiter:
+                        resp.write(item)
+                resp.close()
+            finally:
+                self.log.access(resp, req, environ, datetime.now() - request_start)
+                if hasattr(respiter, "close"):
+                    respiter.close()
+
+            if resp.should_close():
+                self.log.debug("Closing connection.")
+                return False
+        except OSError:
+            util.reraise(*sys.exc_info())  # handle() answers it
+        except (Exception, SystemExit):
+            if resp and resp.headers_sent:
+                # A timeout's abort is SystemExit: with the response begun, a 500 would corrupt it.
+                self.log.exception("Error handling request")
+                util.close_graceful(conn.sock)
+                raise StopIteration() from None
+            raise
+        finally:
+            try:
+                self.cfg.post_request(self, req, environ, resp)
+            except Exception:
+                self.log.exception("Exception in post_request hook")
+        return True
