@@ -64,7 +64,7 @@ MIDDLEWARE = [
     "core.middleware.ApiResponseHeadersMiddleware",
     "core.request_context.RequestMetaMiddleware",
     "core.middleware.StaticFilesMiddleware",
-    "corsheaders.middleware.CorsMiddleware",
+    "core.middleware.CorsMiddleware",
     # The admin's middleware; the JSON API goes around it (core/middleware.py).
     "core.middleware.BrowserSessionMiddleware",
     "django.middleware.common.CommonMiddleware",

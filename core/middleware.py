@@ -25,10 +25,12 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from corsheaders.middleware import CorsMiddleware as StockCorsMiddleware
 from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.contrib.messages.middleware import MessageMiddleware
 from django.contrib.sessions.middleware import SessionMiddleware
 from django.http import HttpRequest, HttpResponse
+from django.utils.cache import patch_vary_headers
 from django_prometheus import middleware as prometheus
 from django_prometheus.utils import Time
 from whitenoise.middleware import WhiteNoiseMiddleware
@@ -79,6 +81,25 @@ class StaticFilesMiddleware(WhiteNoiseMiddleware):
         if root == self.static_root and not os.path.isdir(root):
             return
         super().add_files(root, prefix)
+
+
+class CorsMiddleware(StockCorsMiddleware):
+    """django-cors-headers, with its answer to a request without `Origin` reached without its machinery.
+
+    Calls between services and from tools send no `Origin`; for them the stock middleware does one
+    thing, `Vary: Origin` on the paths it covers, but first builds `request.headers` (a dict of every
+    header) to look for the `Origin` that is not there: ~15 µs of a ~180 µs warm read (issue 26).
+    A request with an `Origin`, and every `OPTIONS` (a preflight), goes through the stock code.
+    """
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if "HTTP_ORIGIN" in request.META or request.method == "OPTIONS" or self.async_mode:
+            return super().__call__(request)
+        enabled = request._cors_enabled = self.is_enabled(request)  # type: ignore[attr-defined]
+        response = self.get_response(request)
+        if enabled:
+            patch_vary_headers(response, ("origin",))
+        return response
 
 
 BrowserSessionMiddleware = _browser_only(SessionMiddleware)
