@@ -29,10 +29,10 @@ from corsheaders.middleware import CorsMiddleware as StockCorsMiddleware
 from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.contrib.messages.middleware import MessageMiddleware
 from django.contrib.sessions.middleware import SessionMiddleware
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils.cache import patch_vary_headers
 from django_prometheus import middleware as prometheus
-from django_prometheus.utils import Time
+from django_prometheus.utils import Time, TimeSince
 from whitenoise.middleware import WhiteNoiseMiddleware
 
 API_PREFIX = "/api/"
@@ -97,6 +97,7 @@ class CorsMiddleware(StockCorsMiddleware):
             return super().__call__(request)
         enabled = request._cors_enabled = self.is_enabled(request)  # type: ignore[attr-defined]
         response = self.get_response(request)
+        assert isinstance(response, HttpResponseBase)  # not async_mode: the stock code's own assertion
         if enabled:
             patch_vary_headers(response, ("origin",))
         return response
@@ -131,17 +132,32 @@ class _BoundChildren:
         return child
 
 
+_KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "OPTIONS", "CONNECT", "PATCH"})
+_UNNAMED_VIEW = "<unnamed view>"
+
+
 class PrometheusAfterMiddleware(_BoundChildren, prometheus.PrometheusAfterMiddleware):
     """django-prometheus' inner middleware: the same series and values, without its per-request waste.
 
-    - label children bound once (`_BoundChildren`);
+    - label children bound once (`_BoundChildren`), and a response's four looked up together;
     - `process_request` reads the two headers it needs from `META` instead of `request.headers`,
-      which builds a dict of every header on first use (nothing else on the API's path uses it).
+      which builds a dict of every header on first use (nothing else on the API's path uses it);
+    - a response's charset is read once per `Content-Type`, not parsed on every answer;
+    - one fix: django-prometheus labels the latency with the request's method as sent, so every
+      new token a client sends as a method (`FOO1`, `FOO2`...) became a series of its own, kept
+      for the life of the process. The method is `<invalid method>` there too, as it already is
+      in django-prometheus' other series. `core/tests/test_request_metrics.py` compares the rest
+      with django-prometheus' own middleware, series by series.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._children = {}
+        self._response_children: dict[tuple[Any, ...], tuple[Any, Any, Any, Any]] = {}
+        self._charsets: dict[tuple[str | None, str], str] = {}
+
+    def _method(self, request: HttpRequest) -> str:
+        return request.method if request.method in _KNOWN_METHODS else "<invalid method>"  # type: ignore[return-value]
 
     def process_request(self, request: HttpRequest) -> None:
         transport = self._transport(request)
@@ -154,3 +170,42 @@ class PrometheusAfterMiddleware(_BoundChildren, prometheus.PrometheusAfterMiddle
         content_length = int(request.META.get("CONTENT_LENGTH") or 0)
         self.label_metric(self.metrics.requests_body_bytes, request).observe(content_length)
         request.prometheus_after_middleware_event = Time()  # type: ignore[attr-defined]
+
+    def _charset(self, response: HttpResponse) -> str:
+        key = (getattr(response, "_charset", None), response.get("Content-Type", ""))
+        charset = self._charsets.get(key)
+        if charset is None:
+            charset = self._charsets[key] = str(response.charset)
+        return charset
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        method = self._method(request)
+        match = getattr(request, "resolver_match", None)
+        view = match.view_name if match is not None and match.view_name is not None else _UNNAMED_VIEW
+        has_charset = hasattr(response, "charset")
+        charset = self._charset(response) if has_charset else ""
+        key = (response.status_code, view, method, charset)
+        children = self._response_children.get(key)
+        if children is None:
+            metrics, status = self.metrics, str(response.status_code)
+            children = self._response_children[key] = (
+                metrics.responses_by_status.labels(status=status),
+                metrics.responses_by_status_view_method.labels(status=status, view=view, method=method),
+                metrics.responses_by_charset.labels(charset=charset) if has_charset else None,
+                metrics.requests_latency_by_view_method.labels(view=view, method=method),
+            )
+        by_status, by_status_view_method, by_charset, latency = children
+        by_status.inc()
+        by_status_view_method.inc()
+        if by_charset is not None:
+            by_charset.inc()
+        if getattr(response, "streaming", False):
+            self.metrics.responses_streaming.inc()
+        if hasattr(response, "content"):
+            self.metrics.responses_body_bytes.observe(len(response.content))
+        started = getattr(request, "prometheus_after_middleware_event", None)
+        if started is not None:
+            latency.observe(TimeSince(started))
+        else:
+            self.metrics.requests_unknown_latency.inc()
+        return response
