@@ -31,12 +31,12 @@ def password_confirm(*, user: User, password: str, field: str) -> None:
     must not roll back with the change it refused.
     """
     key = lockout_key(user=user, identifier=user.username)
-    lockout_check(key=key)
+    counted = lockout_check(key=key)
     if not user.check_password(password):
         lockout_record_failure(key=key, user=user)
         audit_record(AuditKind.LOGIN_FAILED, user_id=user.id, reason="wrong_current_password", field=field)
         raise ValidationError({field: ["The password is not correct."]})
-    if not user.mfa_enabled:  # with MFA on, only a completed login (the code) resets the count
+    if counted and not user.mfa_enabled:  # with MFA on, only a completed login (the code) resets the count
         lockout_reset(key=key)
 
 
@@ -56,9 +56,9 @@ def credentials_check(*, identifier: str, password: str) -> User:
     Unknown user, wrong password, inactive or deleted account: one 401. No
     transaction is held while the password is hashed.
     """
-    user = User.objects.by_login(identifier).first()
+    user = User.objects.by_login(identifier).select_related("totp_device").first()
     key = lockout_key(user=user, identifier=identifier)
-    lockout_check(key=key)
+    counted = lockout_check(key=key)
     if not password_verify(user, password):
         lockout_record_failure(key=key, user=user)
         metrics.LOGINS.labels(result="failed").inc()
@@ -69,7 +69,9 @@ def credentials_check(*, identifier: str, password: str) -> User:
         metrics.LOGINS.labels(result="failed").inc()
         audit_record(AuditKind.LOGIN_FAILED, user_id=user.id, reason="inactive")
         raise AuthenticationFailed(LOGIN_FAILED, code="invalid_credentials")
-    if not user.mfa_enabled:  # with MFA on, the login is complete (and the count reset) at the code
+    if (
+        counted and not user.mfa_enabled
+    ):  # with MFA on, the login is complete (and the count reset) at the code
         lockout_reset(key=key)
     email_verification_check(user)  # after the password: an unverified account reveals nothing to a guess
     return user

@@ -38,20 +38,28 @@ def lockout_key(*, user: User | None, identifier: str) -> str:
 LOGIN_FAILED = "Invalid username or password."
 
 
-def lockout_seconds_left(*, key: str) -> int:
-    """Seconds until `key` may log in again; 0 when it is not locked."""
-    locked_until = LoginLockout.objects.filter(key=key).values_list("locked_until", flat=True).first()
+def _lockout_row(key: str) -> tuple[bool, int]:
+    """Whether `key` has failures counted, and the seconds until it may log in again (0: not locked)."""
+    rows = list(LoginLockout.objects.filter(key=key).values_list("locked_until", flat=True)[:1])
+    locked_until = rows[0] if rows else None
     now = timezone.now()
     if locked_until is None or locked_until <= now:
-        return 0
-    return max(1, math.ceil((locked_until - now).total_seconds()))
+        return bool(rows), 0
+    return True, max(1, math.ceil((locked_until - now).total_seconds()))
 
 
-def lockout_check(*, key: str) -> None:
-    """Raise 429 with `Retry-After` while `key` is locked."""
-    seconds = lockout_seconds_left(key=key)
+def lockout_seconds_left(*, key: str) -> int:
+    """Seconds until `key` may log in again; 0 when it is not locked."""
+    return _lockout_row(key)[1]
+
+
+def lockout_check(*, key: str) -> bool:
+    """Raise 429 with `Retry-After` while `key` is locked; else whether it has failures counted
+    (none: a success has nothing to reset, and skips `lockout_reset`'s transaction)."""
+    counted, seconds = _lockout_row(key)
     if seconds:
         raise RateLimited("Too many failed logins. Try again later.", code="locked_out", retry_after=seconds)
+    return counted
 
 
 @transaction.atomic
