@@ -105,7 +105,7 @@ def session_open(
         _revoke(AuthSession.objects.filter(id__in=overflow), reason="session_limit")
 
     auth_cache.store_session(session)
-    auth_cache.refresh_user(user.id)
+    auth_cache.warm_user(user.id)  # nothing cached changed: `last_login` is not part of it
     transaction.on_commit(lambda: auth_cache.mark_touched(session.id))
     return TokenPair(access, refresh, expires_in, str(session.id))
 

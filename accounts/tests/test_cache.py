@@ -19,7 +19,7 @@ from rest_framework.test import APIClient
 from accounts import cache as auth_cache
 from accounts.models import AuthSession, User
 from accounts.tests.factories import UserFactory
-from accounts.tests.support import CACHE_DOWN, bearer
+from accounts.tests.support import CACHE_DOWN, PASSWORD, bearer
 from core import read_through
 
 LOGIN = "/api/v1/auth/login"
@@ -275,3 +275,26 @@ def test_other_users_keep_working_during_an_outage(auth_client, password, login)
     with override_settings(CACHES=CACHE_DOWN):
         assert auth_client.get(ME).status_code == 200
         assert bearer(tokens["access"]).get(ME).json()["id"] == str(other.id)
+
+
+#: A password login of a known account from a known device, its user cached: the account and its
+#: TOTP device, the lockout row, then in one transaction the user's row lock, its roles (for the
+#: token), the known-device check, the session, `last_login`, the sessions over the limit, and the
+#: audit record. No lockout reset when no failure was counted, no reload of the cached user.
+LOGIN_QUERIES = 9
+
+
+@pytest.mark.usefixtures("commit_per_request")
+def test_a_login_costs_a_fixed_number_of_queries(user):
+    def log_in() -> None:
+        body = {"username": user.username, "password": PASSWORD}
+        assert APIClient().post("/api/v1/auth/login", body, format="json").status_code == 200
+
+    log_in()  # the device is known now, and the user cached after the commit
+
+    with CaptureQueriesContext(connection) as queries:
+        log_in()
+
+    transaction_control = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE SAVEPOINT")
+    statements = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(transaction_control)]
+    assert len(statements) == LOGIN_QUERIES, "\n".join(statements)
