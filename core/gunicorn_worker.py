@@ -203,18 +203,18 @@ class SharedPollWorker(ThreadWorker):
                     self._answer(conn)
 
     def _accept(self, listener: socket.socket) -> None:
-        accepted: list[TConn] = []
+        """One connection a wake-up, as gthread: a worker that took every connection waiting would
+        leave the other workers idle (16 at once all went to one worker, which then had one core)."""
+        conn: TConn | None = None
         refused: OSError | None = None
         try:
-            room = min(64, self.worker_connections - self.nr_conns)  # one thread accepts at a time
-            while len(accepted) < room:
-                client, address = listener.accept()
-                accepted.append(TConn(self.cfg, client, address, listener.getsockname()))
-        except OSError as error:  # EAGAIN: none left to accept
+            client, address = listener.accept()
+            conn = TConn(self.cfg, client, address, listener.getsockname())
+        except OSError as error:  # EAGAIN: another worker took it
             refused = error
         with self._lock:
-            self.nr_conns += len(accepted)
-            for conn in accepted:
+            if conn is not None:
+                self.nr_conns += 1
                 conn.set_timeout()  # a client that sends nothing is closed after `keepalive`
                 self._park(conn)
             if not self._listening:
