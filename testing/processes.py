@@ -189,13 +189,19 @@ def running(
             time.sleep(0.2)
         yield server
     finally:
+        stop(process, timeout=15)
+
+
+def stop(process: subprocess.Popen[bytes], *, timeout: float) -> None:
+    """SIGTERM, and after `timeout` seconds SIGKILL to its whole group (gunicorn's workers too)."""
+    if process.poll() is None:
         process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 @dataclass

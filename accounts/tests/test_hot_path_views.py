@@ -24,6 +24,9 @@ ME = "/api/v1/users/me"
 VERIFY = "/api/v1/auth/verify"
 LOGOUT = "/api/v1/auth/logout"
 LLM_SETTINGS = "/api/v1/profile/llm-settings"
+#: The lean GETs: the rules every one of them keeps are tested for each (refusals, logout, the cases
+#: left to DRF, no query when warm); profiles/tests/test_llm_settings_lean.py has the rest of its own.
+LEAN_GETS = [ME, LLM_SETTINGS]
 DRF_URLS = "accounts.tests.drf_urls"
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("commit_per_request")]
@@ -101,24 +104,26 @@ def test_me_is_answered_by_the_lean_path(auth_client, monkeypatch):
         "bearer {access}",  # the scheme is case-sensitive in SimpleJWT
     ],
 )
-def test_me_refusals_are_the_drf_views_refusals(auth_client, authorization):
+@pytest.mark.parametrize("path", LEAN_GETS)
+def test_refusals_are_the_drf_views_refusals(auth_client, authorization, path):
     header = authorization.format(access=auth_client.tokens["access"]) if authorization else None
     client = APIClient()
     if header:
         client.credentials(HTTP_AUTHORIZATION=header)
 
-    lean_response, drf_response = both(lambda: client.get(ME))
+    lean_response, drf_response = both(lambda: client.get(path))
 
     assert lean_response.status_code == 401
     assert lean_response["WWW-Authenticate"].startswith("Bearer")
     same(lean_response, drf_response)
 
 
-def test_me_after_logout_is_the_drf_views_401(auth_client):
-    assert auth_client.get(ME).status_code == 200  # the token is in the verified map now
+@pytest.mark.parametrize("path", LEAN_GETS)
+def test_after_logout_it_is_the_drf_views_401(auth_client, path):
+    assert auth_client.get(path).status_code == 200  # the token is in the verified map now
     assert auth_client.post(LOGOUT).status_code == 204
 
-    lean_response, drf_response = both(lambda: auth_client.get(ME))
+    lean_response, drf_response = both(lambda: auth_client.get(path))
 
     assert lean_response.status_code == 401
     assert lean_response.json()["code"] == "session_revoked"
@@ -135,17 +140,19 @@ def test_me_after_logout_is_the_drf_views_401(auth_client):
         ("options", {}),
     ],
 )
-def test_me_cases_left_to_drf_are_drf_answers(auth_client, method, extra):
-    lean_response, drf_response = both(lambda: getattr(auth_client, method)(ME, **extra))
+@pytest.mark.parametrize("path", LEAN_GETS)
+def test_cases_left_to_drf_are_drf_answers(auth_client, method, extra, path):
+    lean_response, drf_response = both(lambda: getattr(auth_client, method)(path, **extra))
 
     same(lean_response, drf_response)
 
 
-def test_the_lean_path_costs_no_query_when_warm(auth_client, django_assert_num_queries):
-    assert auth_client.get(ME).status_code == 200
+@pytest.mark.parametrize("path", LEAN_GETS)
+def test_the_lean_path_costs_no_query_when_warm(auth_client, django_assert_num_queries, path):
+    assert auth_client.get(path).status_code == 200
 
     with django_assert_num_queries(0):
-        assert auth_client.get(ME).status_code == 200
+        assert auth_client.get(path).status_code == 200
 
 
 # --- POST /auth/verify ---------------------------------------------------------------------

@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from testing.processes import stop
 from testing.stack import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,14 +79,7 @@ def serving(
                 time.sleep(0.1)
         yield server
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            with suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop(process, timeout=20)
 
 
 class Client:

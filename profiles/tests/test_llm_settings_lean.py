@@ -3,7 +3,8 @@ exactly what its DRF view answers: status, every header, the body's bytes.
 
 Each request is made through the project's URLs (lean) and through `accounts.tests.drf_urls`
 (the same path on the plain DRF view), as `accounts/tests/test_hot_path_views.py` does for
-`/users/me`.
+`/users/me`. The rules every lean GET keeps (refusals, logout, the cases left to DRF, no query
+when warm) are tested there for this endpoint too (`LEAN_GETS`).
 """
 
 from __future__ import annotations
@@ -11,13 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from rest_framework.test import APIClient
 
 from accounts.tests.test_hot_path_views import both, same
 from profiles.views import llm_settings as views
 
 SETTINGS = "/api/v1/profile/llm-settings"
-LOGOUT = "/api/v1/auth/logout"
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("commit_per_request")]
 
@@ -58,56 +57,11 @@ def test_get_is_answered_by_the_lean_path(auth_client, monkeypatch):
     assert set(response.json()) >= {"agent", "rag", "test_generator"}
 
 
-@pytest.mark.parametrize("authorization", [None, "Bearer", "Bearer not-a-token", "Token abc"])
-def test_refusals_are_the_drf_views_refusals(authorization):
-    client = APIClient()
-    if authorization:
-        client.credentials(HTTP_AUTHORIZATION=authorization)
-
-    lean_response, drf_response = both(lambda: client.get(SETTINGS))
-
-    assert lean_response.status_code == 401
-    same(lean_response, drf_response)
-
-
-def test_after_logout_it_is_the_drf_views_401(auth_client):
-    assert auth_client.get(SETTINGS).status_code == 200
-    assert auth_client.post(LOGOUT).status_code == 204
-
-    lean_response, drf_response = both(lambda: auth_client.get(SETTINGS))
-
-    assert lean_response.status_code == 401
-    assert lean_response.json()["code"] == "session_revoked"
-    same(lean_response, drf_response)
-
-
-@pytest.mark.parametrize(
-    ("method", "extra"),
-    [
-        ("get", {"HTTP_ACCEPT": "text/html"}),  # 406 from DRF's negotiation
-        ("get", {"QUERY_STRING": "format=json"}),
-        ("head", {}),
-        ("options", {}),
-    ],
-)
-def test_cases_left_to_drf_are_drf_answers(auth_client, method, extra):
-    lean_response, drf_response = both(lambda: getattr(auth_client, method)(SETTINGS, **extra))
-
-    same(lean_response, drf_response)
-
-
 def test_writes_still_go_through_drf(auth_client, monkeypatch):
     monkeypatch.setattr(views.LLMSettingsView, "get", lambda self, request: None)  # not on the way
 
     assert auth_client.patch(SETTINGS, CHANGE, format="json").status_code == 200
     assert auth_client.put(SETTINGS, {"agent": "x"}, format="json").status_code == 400
-
-
-def test_the_lean_get_costs_no_query_when_warm(auth_client, django_assert_num_queries):
-    assert auth_client.get(SETTINGS).status_code == 200
-
-    with django_assert_num_queries(0):
-        assert auth_client.get(SETTINGS).status_code == 200
 
 
 def test_the_route_is_the_lean_view_of_the_drf_view():
