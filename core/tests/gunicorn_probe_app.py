@@ -2,7 +2,7 @@
 
 `/sleep?s=0.5` holds its thread (as a login's bcrypt does, the GIL released); `/ignore-body`
 answers without reading the body; every answer names the process and echoes the query string,
-so a test can tell which request an answer belongs to.
+so a test can tell which request an answer belongs to. `/exit` ends the thread serving it.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable
     path = environ["PATH_INFO"]
     if path == "/sleep":
         time.sleep(float(query["s"][0]))
+    elif path == "/exit":
+        raise SystemExit(3)  # past every `except Exception`: it ends the thread that serves it
     elif path != "/ignore-body":
         length = int(environ.get("CONTENT_LENGTH") or 0)
         environ["wsgi.input"].read(length)

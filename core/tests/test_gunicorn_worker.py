@@ -266,6 +266,23 @@ def test_max_requests_restarts_the_worker_without_losing_a_request(tmp_path):
         assert len(pids) >= 2
 
 
+def test_a_thread_that_dies_restarts_the_worker(tmp_path):
+    """A worker does not serve on with fewer threads: it stops, and the arbiter starts a new one."""
+    with serving(tmp_path) as server:
+        with server.connect() as client:
+            first = client.get("/who")["pid"]
+            client.send(client.request("/exit"))
+            assert client.closed_by_server(within=10)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            with suppress(OSError), server.connect() as client:
+                client.sock.settimeout(2)
+                if client.get("/who")["pid"] != first:
+                    return
+            time.sleep(0.2)
+        pytest.fail("the worker whose thread died still answers")
+
+
 def test_sigterm_finishes_the_request_in_flight_then_stops(tmp_path):
     with serving(tmp_path) as server, server.connect() as client:
         client.send(client.request("/sleep?s=1"))
