@@ -36,7 +36,8 @@ def password_confirm(*, user: User, password: str, field: str) -> None:
         lockout_record_failure(key=key, user=user)
         audit_record(AuditKind.LOGIN_FAILED, user_id=user.id, reason="wrong_current_password", field=field)
         raise ValidationError({field: ["The password is not correct."]})
-    if counted and not user.mfa_enabled:  # with MFA on, only a completed login (the code) resets the count
+    # With MFA on, only a completed login (the code) resets the count.
+    if counted and not user.mfa_enabled:
         lockout_reset(key=key)
 
 
@@ -69,9 +70,8 @@ def credentials_check(*, identifier: str, password: str) -> User:
         metrics.LOGINS.labels(result="failed").inc()
         audit_record(AuditKind.LOGIN_FAILED, user_id=user.id, reason="inactive")
         raise AuthenticationFailed(LOGIN_FAILED, code="invalid_credentials")
-    if (
-        counted and not user.mfa_enabled
-    ):  # with MFA on, the login is complete (and the count reset) at the code
+    # With MFA on, the login is complete (and the count reset) at the code.
+    if counted and not user.mfa_enabled:
         lockout_reset(key=key)
     email_verification_check(user)  # after the password: an unverified account reveals nothing to a guess
     return user
