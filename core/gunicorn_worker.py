@@ -199,8 +199,13 @@ class SharedPollWorker(ThreadWorker):
                     continue
                 with self._lock:
                     conn = self.keepalived_conns.pop(fd, None)
-                if conn is not None:  # None: the reaper closed it meanwhile
+                if conn is None:  # the reaper closed it meanwhile
+                    continue
+                try:
                     self._answer(conn)
+                except BaseException:  # the thread is dying: leave no connection open behind it
+                    self._close(conn)
+                    raise
 
     def _accept(self, listener: socket.socket) -> None:
         """One connection a wake-up, as gthread: a worker that took every connection waiting would
