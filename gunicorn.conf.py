@@ -5,7 +5,7 @@
 | `GUNICORN_BIND` | `$HOST:$PORT`, `0.0.0.0:8000` | where to listen |
 | `WEB_CONCURRENCY` | `2` | worker processes (about one per core) |
 | `GUNICORN_THREADS` | `8` | threads per worker (more than 1: threaded workers; 1: the sync worker) |
-| `GUNICORN_WORKER_CLASS` | `core.gunicorn_worker.SharedPollWorker` | the threaded worker (`gthread`: gunicorn's own, 0.85x the warm reads/s) |
+| `GUNICORN_WORKER_CLASS` | `core.gunicorn_worker.SharedPollWorker` | the threaded worker (`gthread`: gunicorn's own, 0.85-0.92x the warm reads/s) |
 | `GUNICORN_TIMEOUT` | `30` | seconds a request may take before its worker is restarted |
 | `GUNICORN_GRACEFUL_TIMEOUT` | `30` | seconds a stopping worker has to finish its requests (SIGTERM) |
 | `GUNICORN_KEEPALIVE` | `5` | seconds an idle keep-alive connection is held |
