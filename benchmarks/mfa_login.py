@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -35,12 +34,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from testing.stack import free_port  # noqa: E402  (after the path is set)
+from benchmarks.password_reset_timing import start_service, summary  # noqa: E402  (after the path is set)
 
 PASSWORD = "correct horse battery staple"  # noqa: S105 (the throwaway accounts' password)
 SECRET = base64.b32encode(b"benchmark-totp-secret").decode().rstrip("=")[:32]
 KEY = base64.urlsafe_b64encode(b"mfa benchmark field encryption!!").decode()
-PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv").exists() else sys.executable
 
 #: Run with `manage.py shell`: the accounts, one password hash for all (hashing each would take
 #: minutes), and TOTP on for the `mfa-*` ones, as a confirmed enrollment leaves it.
@@ -74,15 +72,6 @@ def post(base: str, path: str, body: dict[str, str]) -> tuple[int, dict[str, obj
     return status, json.loads(raw or b"{}"), (time.perf_counter() - started) * 1000
 
 
-def summary(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    return {
-        "median_ms": round(statistics.median(ordered), 2),
-        "p90_ms": round(ordered[int(len(ordered) * 0.9)], 2),
-        "n": len(ordered),
-    }
-
-
 def bcrypt_verify_ms(rounds: int) -> list[float]:
     """One bcrypt_sha256 check (what a password login pays), timed here without the service."""
     from django.conf import settings
@@ -106,38 +95,21 @@ def main() -> None:
     import pyotp
 
     tmp = Path(tempfile.mkdtemp(prefix="mfa-bench-"))
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"}}
-    env.update(
-        DATABASE_URL=f"sqlite:///{tmp / 'db.sqlite3'}",
-        LOG_DIR=str(tmp),
-        ADMIN_PASSWORD=PASSWORD,
-        FIELD_ENCRYPTION_KEYS=KEY,
-        THROTTLE_LOGIN_IP="100000/min",
-        LOGIN_MAX_ATTEMPTS="100000",
-    )
-    process = None
-    try:
-        subprocess.run([PYTHON, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+
+    def accounts(python: str, env: dict[str, str]) -> None:
         subprocess.run(
-            [PYTHON, "-c", "import django, sys; django.setup(); exec(sys.argv[1])", SETUP, str(args.logins),
+            [python, "-c", "import django, sys; django.setup(); exec(sys.argv[1])", SETUP, str(args.logins),
              PASSWORD, SECRET],
             cwd=ROOT, env={**env, "DJANGO_SETTINGS_MODULE": "config.settings"}, check=True,
         )  # fmt: skip
-        port = free_port()
-        process = subprocess.Popen(
-            [PYTHON, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+
+    process = None
+    try:
+        base, process = start_service(
+            tmp,
+            {"FIELD_ENCRYPTION_KEYS": KEY, "THROTTLE_LOGIN_IP": "100000/min", "LOGIN_MAX_ATTEMPTS": "100000"},
+            setup=accounts,
         )
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(base + "/health/live", timeout=1).read()  # noqa: S310
-                break
-            except OSError:
-                time.sleep(0.1)
         totp = pyotp.TOTP(SECRET)
         times: dict[str, list[float]] = {"login_plain": [], "login_mfa_password": [], "verify": []}
         for n in range(args.logins):

@@ -26,6 +26,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,9 +53,13 @@ def post(base: str, path: str, body: dict[str, str]) -> tuple[int, float]:
 
 
 def start_service(
-    tmp: Path, extra_env: dict[str, str] | None = None, users_jsonl: str = ""
+    tmp: Path,
+    extra_env: dict[str, str] | None = None,
+    users_jsonl: str = "",
+    setup: Callable[[str, dict[str, str]], None] | None = None,
 ) -> tuple[str, subprocess.Popen[bytes]]:
-    """The embedded default on a free port; `users_jsonl` is imported with `bulk_create_users` first."""
+    """The embedded default on a free port; `users_jsonl` is imported with `bulk_create_users` first,
+    and `setup(python, env)` runs after the migrations, before the server starts."""
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"}}
     unlimited = "100000/min"
     env.update(
@@ -76,6 +81,8 @@ def start_service(
             check=True,
             stdout=subprocess.DEVNULL,
         )
+    if setup is not None:
+        setup(python, env)
     port = free_port()
     process = subprocess.Popen(
         [python, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
