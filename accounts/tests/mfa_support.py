@@ -14,6 +14,9 @@ from accounts.models import TOTPDevice
 
 LOGIN = "/api/v1/auth/login"
 VERIFY = "/api/v1/auth/mfa/verify"
+#: Where the `clock` fixture (accounts/tests/conftest.py) holds the service's TOTP clock: the middle
+#: of a time step, so a code of "now" and of one step either side are unambiguous.
+NOW = 1_900_000_015.0
 
 
 def mfa_on(user: Any, secret: str | None = None) -> str:

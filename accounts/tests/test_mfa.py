@@ -22,10 +22,9 @@ from django.test import override_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts import totp
 from accounts.models import AuditEvent, AuthSession, LoginLockout, MFAChallenge, RecoveryCode, TOTPDevice
 from accounts.tests.factories import UserFactory
-from accounts.tests.mfa_support import mfa_on
+from accounts.tests.mfa_support import NOW, mfa_on
 from accounts.tests.support import CACHE_DOWN, PASSWORD, bearer, bearer_for
 from notifications.models import Notification, OutboxEvent
 
@@ -38,20 +37,6 @@ TOTP = "/api/v1/auth/mfa/totp"
 CONFIRM = "/api/v1/auth/mfa/totp/confirm"
 CODES = "/api/v1/auth/mfa/recovery-codes"
 ME = "/api/v1/users/me"
-#: The middle of a time step: a code of "now" and of one step either side are unambiguous.
-NOW = 1_900_000_015.0
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    """Hold the service's TOTP clock at `NOW` (move it with `clock.at = ...`)."""
-
-    class Clock:
-        at = NOW
-
-    held = Clock()
-    monkeypatch.setattr(totp, "clock", lambda: held.at)
-    return held
 
 
 def code(secret: str, steps: int = 0, at: float = NOW) -> str:

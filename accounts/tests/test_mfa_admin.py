@@ -12,28 +12,17 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from accounts import services, totp
+from accounts import services
 from accounts.admin_mfa import SESSION_KEY
 from accounts.models import AuditEvent, LoginLockout, MFAChallenge, RecoveryCode, TOTPDevice, User
 from accounts.tests.factories import UserFactory
-from accounts.tests.mfa_support import mfa_on
+from accounts.tests.mfa_support import NOW, mfa_on
 from accounts.tests.support import PASSWORD, committing
 from notifications.models import OutboxEvent
 
 pytestmark = pytest.mark.django_db
 
 LOGIN = "/admin/login/?next=/admin/accounts/user/"
-NOW = 1_900_000_015.0
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    class Clock:
-        at = NOW
-
-    held = Clock()
-    monkeypatch.setattr(totp, "clock", lambda: held.at)
-    return held
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from django.core.cache import cache
 from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
-from accounts import field_encryption, totp
+from accounts import field_encryption
 from accounts.models import MFAChallenge, RecoveryCode, TOTPDevice
 from accounts.tests.support import PASSWORD, bearer_for
 from testing.processes import environment, python
@@ -29,17 +29,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("commit_per_request
 LOGIN = "/api/v1/auth/login"
 VERIFY = "/api/v1/auth/mfa/verify"
 KEY_A, KEY_B = Fernet.generate_key().decode(), Fernet.generate_key().decode()
-NOW = 1_900_000_015.0
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    class Clock:
-        at = NOW
-
-    held = Clock()
-    monkeypatch.setattr(totp, "clock", lambda: held.at)
-    return held
 
 
 def code(secret: str, at: float) -> str:
