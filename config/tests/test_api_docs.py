@@ -9,22 +9,13 @@ other host.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from django.test import Client
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+from testing.browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, needs_chromium
+
 URL_IN_PAGE = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']|(https?:)?//[\w.-]+\.[a-z]{2,}[^\s"'<>)]*""")
 
 
@@ -49,7 +40,7 @@ def test_the_docs_page_references_no_other_host():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"Chromium is not installed at {CHROMIUM}")
+@needs_chromium
 @pytest.mark.django_db(transaction=True)
 def test_the_docs_render_in_a_browser_that_cannot_reach_other_hosts(live_server, monkeypatch):
     from playwright.sync_api import expect, sync_playwright
