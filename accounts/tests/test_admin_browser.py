@@ -20,7 +20,7 @@ from accounts.tests.factories import UserFactory
 from accounts.tests.mfa_support import code, mfa_on
 from accounts.tests.support import PASSWORD
 from notifications.models import OutboxEvent
-from testing.browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, needs_chromium
+from testing.browser import SCREENSHOTS, browser_page, needs_chromium
 
 
 @pytest.fixture(autouse=True)
@@ -59,7 +59,7 @@ def api_login(base_url: str, user: Any) -> str:
 
 @pytest.mark.django_db(transaction=True)
 def test_an_admin_decides_role_requests_in_the_browser(live_server):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     admin = UserFactory(username="office-admin", password=PASSWORD, roles=["user", "admin"])
     assert admin.is_staff
@@ -72,20 +72,7 @@ def test_an_admin_decides_role_requests_in_the_browser(live_server):
     )
     bob_request = services.role_request_create(user_id=bob.id, role="admin", reason="I need the console.")
 
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    for old in SCREENSHOTS.glob("*.png"):
-        old.unlink()
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.set_default_timeout(10_000)
-        step = 0
-
-        def shot(name: str) -> None:
-            nonlocal step
-            step += 1
-            page.screenshot(path=str(SCREENSHOTS / f"{step:02d}-{name}.png"), full_page=True)
+    with browser_page(SCREENSHOTS, width=1280) as (page, shot):
 
         def decide(row_text: str, action_label: str, comment: str) -> None:
             page.locator("#result_list tbody tr", has_text=row_text).locator("input.action-select").check()
@@ -95,53 +82,47 @@ def test_an_admin_decides_role_requests_in_the_browser(live_server):
             expect(page.locator("#content")).to_contain_text(row_text)
             page.fill("textarea[name=comment]", comment)
 
-        try:
-            # 1. Log in.
-            page.goto(f"{live_server.url}/admin/login/?next=/admin/")
-            page.fill("#id_username", admin.username)
-            page.fill("#id_password", PASSWORD)
-            shot("login-form")
-            page.locator("input[type=submit]").click()
-            page.wait_for_url("**/admin/mfa/**")
-            page.fill("#id_code", code(secret))
-            page.locator("input[type=submit][value=Verify]").click()
+        # 1. Log in.
+        page.goto(f"{live_server.url}/admin/login/?next=/admin/")
+        page.fill("#id_username", admin.username)
+        page.fill("#id_password", PASSWORD)
+        shot("login-form")
+        page.locator("input[type=submit]").click()
+        page.wait_for_url("**/admin/mfa/**")
+        page.fill("#id_code", code(secret))
+        page.locator("input[type=submit][value=Verify]").click()
 
-            # 2. The index says how many requests wait.
-            expect(page.locator("#pending-role-requests")).to_contain_text("2 role requests pending")
-            shot("index-two-pending")
+        # 2. The index says how many requests wait.
+        expect(page.locator("#pending-role-requests")).to_contain_text("2 role requests pending")
+        shot("index-two-pending")
 
-            # 3. The role requests, then the "Pending" filter in the sidebar.
-            page.get_by_role("link", name="Role requests", exact=True).first.click()
-            page.wait_for_url("**/admin/accounts/rolerequest/")
-            page.locator("#changelist-filter").get_by_role("link", name="Pending", exact=True).click()
-            page.wait_for_url("**/admin/accounts/rolerequest/?status__exact=pending")
-            expect(page.locator("#result_list tbody tr")).to_have_count(2)
-            shot("pending-filtered")
+        # 3. The role requests, then the "Pending" filter in the sidebar.
+        page.get_by_role("link", name="Role requests", exact=True).first.click()
+        page.wait_for_url("**/admin/accounts/rolerequest/")
+        page.locator("#changelist-filter").get_by_role("link", name="Pending", exact=True).click()
+        page.wait_for_url("**/admin/accounts/rolerequest/?status__exact=pending")
+        expect(page.locator("#result_list tbody tr")).to_have_count(2)
+        shot("pending-filtered")
 
-            # 4. Approve Alice's request with a comment.
-            decide(alice.username, "Approve selected role requests", "Welcome aboard")
-            shot("approve-comment")
-            page.locator("input[type=submit][value=Approve]").click()
-            expect(page.locator(".messagelist")).to_contain_text("1 request(s) approved.")
-            expect(page.locator("#result_list tbody tr")).to_have_count(1)  # only Bob's still pending
-            shot("approved")
+        # 4. Approve Alice's request with a comment.
+        decide(alice.username, "Approve selected role requests", "Welcome aboard")
+        shot("approve-comment")
+        page.locator("input[type=submit][value=Approve]").click()
+        expect(page.locator(".messagelist")).to_contain_text("1 request(s) approved.")
+        expect(page.locator("#result_list tbody tr")).to_have_count(1)  # only Bob's still pending
+        shot("approved")
 
-            # 5. Reject Bob's request with a comment.
-            decide(bob.username, "Reject selected role requests", "Not this time")
-            shot("reject-comment")
-            page.locator("input[type=submit][value=Reject]").click()
-            expect(page.locator(".messagelist")).to_contain_text("1 request(s) rejected.")
-            shot("rejected")
+        # 5. Reject Bob's request with a comment.
+        decide(bob.username, "Reject selected role requests", "Not this time")
+        shot("reject-comment")
+        page.locator("input[type=submit][value=Reject]").click()
+        expect(page.locator(".messagelist")).to_contain_text("1 request(s) rejected.")
+        shot("rejected")
 
-            # 6. Nothing waits any more.
-            page.goto(f"{live_server.url}/admin/")
-            expect(page.locator("#pending-role-requests")).to_contain_text("0 role requests pending")
-            shot("index-none-pending")
-        except Exception:
-            page.screenshot(path=str(SCREENSHOTS / "failure.png"), full_page=True)
-            raise
-        finally:
-            browser.close()
+        # 6. Nothing waits any more.
+        page.goto(f"{live_server.url}/admin/")
+        expect(page.locator("#pending-role-requests")).to_contain_text("0 role requests pending")
+        shot("index-none-pending")
 
     alice_request.refresh_from_db()
     bob_request.refresh_from_db()

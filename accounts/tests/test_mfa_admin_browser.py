@@ -14,7 +14,7 @@ from accounts.models import AuditEvent, RecoveryCode, TOTPDevice
 from accounts.tests.factories import UserFactory
 from accounts.tests.mfa_support import code, mfa_on
 from accounts.tests.support import PASSWORD
-from testing.browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, needs_chromium
+from testing.browser import SCREENSHOTS, browser_page, needs_chromium
 
 pytestmark = [pytest.mark.slow, needs_chromium]
 
@@ -28,29 +28,8 @@ def _orm_beside_playwright(monkeypatch):
 
 
 def _browse(live_server: Any, prefix: str, steps: Any) -> None:
-    from playwright.sync_api import sync_playwright
-
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    for old in SHOTS.glob(f"{prefix}-*.png"):
-        old.unlink()
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1100, "height": 900})
-        page.set_default_timeout(10_000)
-        count = 0
-
-        def shot(name: str) -> None:
-            nonlocal count
-            count += 1
-            page.screenshot(path=str(SHOTS / f"{prefix}-{count:02d}-{name}.png"), full_page=True)
-
-        try:
-            steps(page, shot, live_server.url)
-        except Exception:
-            page.screenshot(path=str(SHOTS / f"{prefix}-failure.png"), full_page=True)
-            raise
-        finally:
-            browser.close()
+    with browser_page(SHOTS, prefix, width=1100) as (page, shot):
+        steps(page, shot, live_server.url)
 
 
 @pytest.mark.django_db(transaction=True)
