@@ -48,11 +48,6 @@ def _lockout_row(key: str) -> tuple[bool, int]:
     return True, max(1, math.ceil((locked_until - now).total_seconds()))
 
 
-def lockout_seconds_left(*, key: str) -> int:
-    """Seconds until `key` may log in again; 0 when it is not locked."""
-    return _lockout_row(key)[1]
-
-
 def lockout_check(*, key: str) -> bool:
     """Raise 429 with `Retry-After` while `key` is locked; else whether it has failures counted
     (none: a success has nothing to reset, and skips `lockout_reset`'s transaction)."""
